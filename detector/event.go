@@ -1,0 +1,107 @@
+// Package detector holds the "Execution via TSClient Mountpoint" rule: the
+// normalized process-start Event every reader and watcher produces, the
+// Detection it becomes, and the matcher. It depends on the standard library
+// only, so any agent can embed it.
+package detector
+
+import (
+	"context"
+	"time"
+)
+
+// EventType says what kind of activity an Event records. Only process starts
+// can become detections.
+type EventType uint8
+
+const (
+	// TypeOther is anything that is not a process start (file, registry,
+	// network, logon, process end...).
+	TypeOther EventType = iota
+	// TypeStart is a process start: ECS event.type "start", Sysmon EID 1,
+	// Security 4688 or a live exec.
+	TypeStart
+	// TypeStartLegacy is the pre-ECS-1.x "process_started" event.type that
+	// early versions of the Elastic rule also accepted. Strict mode rejects it.
+	TypeStartLegacy
+)
+
+// String returns the lower-case name of t.
+func (t EventType) String() string {
+	switch t {
+	case TypeStart:
+		return "start"
+	case TypeStartLegacy:
+		return "process_started"
+	default:
+		return "other"
+	}
+}
+
+// Host operating systems as ECS host.os.type spells them.
+const (
+	OSWindows = "windows"
+	OSLinux   = "linux"
+	OSMacOS   = "macos"
+)
+
+// Event is one normalized process activity record. Readers fill what their
+// format carries and leave the rest zero.
+type Event struct {
+	Time             time.Time // when the process started (the event's own time)
+	Type             EventType
+	PID              int64
+	ParentPID        int64
+	Executable       string // exactly as the log or kernel wrote it
+	CommandLine      string
+	WorkingDirectory string
+	ParentExecutable string
+	User             string // DOMAIN\name, name, or uid when nothing better exists
+	Host             string
+	// HostOS is ECS host.os.type ("windows", "linux", "macos") as the record
+	// declared it or as its source implies (Sysmon and 4688 are Windows);
+	// empty when neither says.
+	HostOS string
+	// Source labels where the record came from: an ECS data stream or
+	// module ("endpoint", "windows.sysmon_operational", "system.security",
+	// ...), "sysmon", "security", or a live watcher ("ebpf", "etw").
+	Source string
+	SHA256 string // lower-case hex, empty when unknown
+}
+
+// Form is the shape of a path that matched.
+type Form string
+
+// The path forms the rule recognizes.
+const (
+	FormKernel Form = "kernel" // \Device\Mup\tsclient\<share>\...
+	FormUNC    Form = "unc"    // \\tsclient\..., \\?\UNC\tsclient\..., \??\UNC\tsclient\...
+	FormXrdp   Form = "xrdp"   // .../thinclient_drives/<share>/... (xrdp chansrv FUSE mount)
+)
+
+// Detection is an Event that matched the rule, with the fields derived from
+// its executable path.
+type Detection struct {
+	Event
+	Form Form
+	// ClientDrive is the redirected share: the path component after
+	// "tsclient" or after the xrdp mount ("c", "C:", "home"). Empty when the
+	// executable sits directly below tsclient.
+	ClientDrive string
+	// SharePath is the rest of the path inside the share, with its leading
+	// separator ("\temp\a.exe", "/tools/a.sh").
+	SharePath string
+	RuleID    string
+}
+
+// Detector turns batches of events into detections. The in-process Matcher
+// implements it, and so does the go-plugin client, so callers cannot tell
+// where the rule runs.
+type Detector interface {
+	// Info describes the rule the detector runs.
+	Info() Rule
+	// Detect appends to out one Detection for every event of batch that
+	// matches, in batch order, and returns the extended slice. An error
+	// means no verdict was reached for the batch (for example the plugin
+	// could not be reached before ctx ended); out is then returned unchanged.
+	Detect(ctx context.Context, batch []Event, out []Detection) ([]Detection, error)
+}

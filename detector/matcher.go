@@ -1,0 +1,234 @@
+package detector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Config selects how the rule matches. The zero value is not useful; start
+// from DefaultConfig.
+type Config struct {
+	// Strict reproduces the Elastic query exactly: kernel form only, ".exe",
+	// host OS "windows", event type "start".
+	Strict bool
+	// Extensions are the file-name suffixes a Windows executable must end
+	// with, compared case-insensitively (".exe"). Ignored in strict mode.
+	Extensions []string
+	// XrdpMountNames are the directory names xrdp's chansrv mounts client
+	// drives under. Ignored in strict mode.
+	XrdpMountNames []string
+}
+
+// DefaultConfig returns the default (non-strict) configuration.
+func DefaultConfig() Config {
+	return Config{
+		Extensions:     []string{".exe"},
+		XrdpMountNames: []string{"thinclient_drives", ".thinclient_drives", "xrdp_client", "xrdp-client"},
+	}
+}
+
+// Validate reports the first invalid setting, naming its configuration key.
+func (c Config) Validate() error {
+	for i, e := range c.Extensions {
+		if len(e) < 2 || e[0] != '.' || strings.ContainsAny(e[1:], `.\/ `) {
+			return fmt.Errorf("detector.extensions[%d]: %q is not a file extension (want a dot and a name, e.g. \".exe\")", i, e)
+		}
+	}
+	for i, n := range c.XrdpMountNames {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`) {
+			return fmt.Errorf("detector.xrdp_mount_names[%d]: %q is not a directory name (want one path component, e.g. \"thinclient_drives\")", i, n)
+		}
+	}
+	return nil
+}
+
+// Windows path prefixes under which the RDP client's drives appear. The
+// kernel form is what 4688 and Elastic Defend write; Sysmon writes the UNC
+// form. Each ends in the separator after "tsclient", so "\\tsclientx\" and
+// "\Device\Mup\tsclient.evil.com\" never match.
+var windowsPrefixes = [...]struct {
+	prefix string
+	form   Form
+}{
+	{`\device\mup\tsclient\`, FormKernel},
+	{`\\tsclient\`, FormUNC},
+	{`\\?\unc\tsclient\`, FormUNC},
+	{`\??\unc\tsclient\`, FormUNC},
+}
+
+const kernelPrefix = `\device\mup\tsclient\`
+
+// Matcher is the in-process rule. It is safe for concurrent use and does not
+// allocate for an event that does not match.
+type Matcher struct {
+	strict     bool
+	extensions []string // lower case
+	mounts     []string
+	rule       Rule
+}
+
+// New builds a Matcher from cfg.
+func New(cfg Config) (*Matcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Matcher{strict: cfg.Strict, rule: DefaultRule()}
+	m.rule.Strict = cfg.Strict
+	if cfg.Strict {
+		m.extensions = []string{".exe"}
+	} else {
+		for _, e := range cfg.Extensions {
+			m.extensions = append(m.extensions, strings.ToLower(e))
+		}
+		m.mounts = append([]string(nil), cfg.XrdpMountNames...)
+	}
+	return m, nil
+}
+
+// MustNew is New for configurations known to be valid; it panics otherwise.
+func MustNew(cfg Config) *Matcher {
+	m, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Info implements Detector.
+func (m *Matcher) Info() Rule { return m.rule }
+
+// Detect implements Detector. It never fails.
+func (m *Matcher) Detect(_ context.Context, batch []Event, out []Detection) ([]Detection, error) {
+	for i := range batch {
+		if d, ok := m.Match(&batch[i]); ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// Match reports whether e is an execution from an RDP client drive and, if
+// so, returns the detection.
+func (m *Matcher) Match(e *Event) (Detection, bool) {
+	if m.strict {
+		if e.Type != TypeStart || e.HostOS != OSWindows {
+			return Detection{}, false
+		}
+		p := e.Executable
+		if len(p) < len(kernelPrefix)+len(".exe") || !hasPrefixFold(p, kernelPrefix) || !hasSuffixFold(p, ".exe") {
+			return Detection{}, false
+		}
+		return m.detection(e, FormKernel, p[len(kernelPrefix):], '\\'), true
+	}
+	if e.Type == TypeOther {
+		return Detection{}, false
+	}
+	p := e.Executable
+	if len(p) < 4 {
+		return Detection{}, false
+	}
+	if p[0] == '\\' {
+		if e.HostOS != "" && e.HostOS != OSWindows {
+			return Detection{}, false
+		}
+		return m.matchWindows(e, p)
+	}
+	if len(m.mounts) == 0 || (e.HostOS != "" && e.HostOS != OSLinux) {
+		return Detection{}, false
+	}
+	return m.matchXrdp(e, p)
+}
+
+func (m *Matcher) matchWindows(e *Event, p string) (Detection, bool) {
+	for _, w := range &windowsPrefixes {
+		if len(p) > len(w.prefix) && hasPrefixFold(p, w.prefix) {
+			if !m.hasExtension(p) {
+				return Detection{}, false
+			}
+			return m.detection(e, w.form, p[len(w.prefix):], '\\'), true
+		}
+	}
+	return Detection{}, false
+}
+
+func (m *Matcher) hasExtension(p string) bool {
+	for _, x := range m.extensions {
+		if len(p) > len(x) && hasSuffixFold(p, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchXrdp looks for a path component equal to a mount name with at least
+// one component after it.
+func (m *Matcher) matchXrdp(e *Event, p string) (Detection, bool) {
+	start := 0
+	for start < len(p) {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			return Detection{}, false // the last component is the file itself
+		}
+		end += start
+		comp := p[start:end]
+		for _, name := range m.mounts {
+			if comp == name && end+1 < len(p) {
+				return m.detection(e, FormXrdp, p[end+1:], '/'), true
+			}
+		}
+		start = end + 1
+	}
+	return Detection{}, false
+}
+
+// detection splits rest (the path after tsclient or the mount, without its
+// leading separator) into the client drive and the path inside it.
+func (m *Matcher) detection(e *Event, form Form, rest string, sep byte) Detection {
+	d := Detection{Event: *e, Form: form, RuleID: RuleID}
+	if i := strings.IndexByte(rest, sep); i >= 0 {
+		d.ClientDrive = rest[:i]
+		d.SharePath = rest[i:]
+	} else {
+		// rest is a suffix of the executable and always follows a
+		// separator, so this slice includes it without allocating.
+		d.SharePath = e.Executable[len(e.Executable)-len(rest)-1:]
+	}
+	return d
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
+// prefix must be lower case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lower(s[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasSuffixFold reports whether s ends with suffix, ignoring ASCII case.
+// suffix must be lower case.
+func hasSuffixFold(s, suffix string) bool {
+	if len(s) < len(suffix) {
+		return false
+	}
+	off := len(s) - len(suffix)
+	for i := 0; i < len(suffix); i++ {
+		if lower(s[off+i]) != suffix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
