@@ -1,0 +1,221 @@
+package evtx
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/winevent"
+	vevtx "www.velocidex.com/golang/evtx"
+)
+
+// Event record framing: a 24-byte header (signature, size, record id,
+// written FILETIME), the binary XML, and a copy of the size.
+const (
+	recordMagic      = "\x2a\x2a\x00\x00"
+	recordHeaderSize = 24
+	recordMinSize    = recordHeaderSize + 4
+)
+
+// Offsets of chunk header fields used here.
+const (
+	chunkFirstNumberOff = 8
+	chunkLastNumberOff  = 16
+	chunkFreeSpaceOff   = 48
+	chunkDataSumOff     = 52
+	chunkHeaderSumOff   = 124
+)
+
+// recordSpan is one framed record found by walkRecords.
+type recordSpan struct {
+	off      int // offset in the chunk
+	size     int
+	id       uint64
+	filetime uint64
+	skip     bool // reported already; the decoder was told to ignore it
+}
+
+// decodeChunk decodes the chunk in buf (chunkSize bytes, of which the first
+// n came from the file; the rest is zero) found at file offset base, chunk
+// number index, and calls emit for each good record in order. emit returns
+// false to stop. Bad records and chunk damage go to report. decodeChunk may
+// rewrite buf (to make the decoder skip bad records). It keeps no state
+// between calls, so chunks can be decoded in any order or concurrently, each
+// with its own buf.
+func decodeChunk(buf []byte, n, index int, base int64, name string,
+	emit func(*winevent.Record) bool, report func(*source.RecordError)) {
+	chunkErr := func(off int, format string, args ...any) {
+		report(&source.RecordError{File: name, Offset: base + int64(off),
+			Err: fmt.Errorf("chunk %d: "+format, append([]any{index}, args...)...)})
+	}
+	if string(buf[:len(chunkMagic)]) != chunkMagic {
+		if allZero(buf) {
+			return // preallocated, never written
+		}
+		chunkErr(0, "bad chunk signature %q, chunk skipped", buf[:len(chunkMagic)])
+		return
+	}
+	truncated := n < chunkSize
+	if truncated {
+		chunkErr(n, "file ends %d bytes into the chunk (truncated)", n)
+	} else {
+		le := binary.LittleEndian
+		sum := crc32.ChecksumIEEE(buf[:120])
+		sum = crc32.Update(sum, crc32.IEEETable, buf[128:chunkHeaderSize])
+		if got := le.Uint32(buf[chunkHeaderSumOff:]); got != sum {
+			chunkErr(chunkHeaderSumOff, "header checksum %#08x, computed %#08x", got, sum)
+		}
+		if free := int(le.Uint32(buf[chunkFreeSpaceOff:])); free >= chunkHeaderSize && free <= chunkSize {
+			data := crc32.ChecksumIEEE(buf[chunkHeaderSize:free])
+			if got := le.Uint32(buf[chunkDataSumOff:]); got != data {
+				chunkErr(chunkDataSumOff, "event records checksum %#08x, computed %#08x", got, data)
+			}
+		} else {
+			chunkErr(chunkFreeSpaceOff, "free space offset %d out of range", free)
+		}
+	}
+
+	spans := walkRecords(buf, n, func(off int, id uint64, err error) {
+		report(&source.RecordError{File: name, Record: int64(id), Offset: base + int64(off),
+			Err: fmt.Errorf("chunk %d: %w", index, err)})
+	})
+	if len(spans) == 0 {
+		return
+	}
+
+	// The decoder has no error reporting of its own and can be driven into
+	// huge allocations by crafted values, so each record's binary XML is
+	// first walked by a bounded mirror of the decoder; a record that fails
+	// is reported and blanked to an empty document the decoder skips.
+	g := newGuard(buf)
+	for i := range spans {
+		s := &spans[i]
+		if err := g.record(s.off+recordHeaderSize, s.off+s.size); err != nil {
+			report(&source.RecordError{File: name, Record: int64(s.id), Offset: base + int64(s.off),
+				Err: fmt.Errorf("chunk %d: binary XML: %w", index, err)})
+			buf[s.off+recordHeaderSize] = 0 // end-of-fragment token
+			s.skip = true
+		}
+	}
+
+	// The decoder iterates the header's record-number range and stops at
+	// the first record without a signature; a dirty chunk's header can lag
+	// behind its records. Point it at exactly the records walked above.
+	binary.LittleEndian.PutUint64(buf[chunkFirstNumberOff:], 1)
+	binary.LittleEndian.PutUint64(buf[chunkLastNumberOff:], uint64(len(spans)))
+
+	records, err := parseRecords(buf)
+	if err != nil {
+		chunkErr(0, "%v; %d records lost", err, countLive(spans))
+		return
+	}
+	if len(records) != len(spans) {
+		// Cannot happen with the walk above; fail loudly rather than
+		// mislabel records.
+		chunkErr(0, "decoder returned %d records for %d framed, chunk skipped", len(records), len(spans))
+		return
+	}
+	var rec winevent.Record
+	for i, r := range records {
+		s := &spans[i]
+		if s.skip {
+			continue
+		}
+		if err := toRecord(r.Event, s, &rec); err != nil {
+			report(&source.RecordError{File: name, Record: int64(s.id), Offset: base + int64(s.off),
+				Err: fmt.Errorf("chunk %d: %w", index, err)})
+			continue
+		}
+		if !emit(&rec) {
+			return
+		}
+	}
+}
+
+func countLive(spans []recordSpan) int {
+	n := 0
+	for _, s := range spans {
+		if !s.skip {
+			n++
+		}
+	}
+	return n
+}
+
+// parseRecords runs the library decoder on a whole chunk. A panic inside it
+// (it indexes and type-asserts on file data) becomes an error for the chunk.
+func parseRecords(buf []byte) (records []*vevtx.EventRecord, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			records, err = nil, fmt.Errorf("decoder panic: %v", p)
+		}
+	}()
+	c, err := vevtx.NewChunk(bytes.NewReader(buf), 0)
+	if err != nil {
+		return nil, err
+	}
+	return c.Parse(0)
+}
+
+// walkRecords finds the framed records of a chunk: signature, a size that
+// fits the chunk, and the trailing copy of the size. It stops at the first
+// break, reporting it unless it is the zero or slack space after the last
+// record. Only the first n bytes of buf came from the file.
+func walkRecords(buf []byte, n int, bad func(off int, id uint64, err error)) []recordSpan {
+	le := binary.LittleEndian
+	free := int(le.Uint32(buf[chunkFreeSpaceOff:]))
+	if free < chunkHeaderSize || free > chunkSize {
+		free = chunkSize
+	}
+	var spans []recordSpan
+	off := chunkHeaderSize
+	for off+recordMinSize <= chunkSize {
+		b := buf[off:]
+		if string(b[:4]) != recordMagic {
+			// Past the free space offset lies slack: left-overs of older
+			// records or zeros. Inside it, a missing signature is damage.
+			if off < free && !allZero(buf[off:min(free, n)]) {
+				bad(off, 0, errors.New("no event record signature where the chunk's records continue; rest of chunk skipped"))
+			}
+			break
+		}
+		size := int(le.Uint32(b[4:]))
+		id := le.Uint64(b[8:])
+		switch {
+		case off+recordHeaderSize > n:
+			bad(off, id, errors.New("record header cut off by end of file"))
+			return spans
+		case size < recordMinSize || off+size > chunkSize:
+			bad(off, id, fmt.Errorf("record size %d invalid; rest of chunk skipped", size))
+			return spans
+		case off+size > n:
+			bad(off, id, fmt.Errorf("record of %d bytes cut off by end of file", size))
+			return spans
+		case int(le.Uint32(b[size-4:])) != size:
+			bad(off, id, fmt.Errorf("record size %d does not match its trailing copy %d; rest of chunk skipped",
+				size, le.Uint32(b[size-4:])))
+			return spans
+		}
+		spans = append(spans, recordSpan{off: off, size: size, id: id, filetime: le.Uint64(b[16:])})
+		off += size
+	}
+	return spans
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

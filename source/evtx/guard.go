@@ -1,0 +1,262 @@
+package evtx
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// guard walks a record's binary XML the way the Velocidex decoder will, token
+// for token and offset for offset, without building anything, and refuses
+// records that would make the decoder misbehave. The decoder trusts counts
+// read from the file: a template instance's argument count (up to 2^32) is
+// looped over and appended to a slice even when the bytes ran out long
+// before, and SID arguments loop over their declared length. A few crafted
+// or corrupted bytes could therefore exhaust memory or time for the whole
+// process; this walk bounds both before the decoder sees the record.
+//
+// Keeping the walk in step with the decoder matters: templates are defined
+// inline at first use and found again by id, so the guard tracks the same
+// per-chunk template table, and forgets the templates of a record it
+// rejects (that record is blanked, so the decoder never learns them).
+type guard struct {
+	b     []byte
+	known map[uint32]int // template definition offset -> cost of expanding it
+	added []uint32       // templates first seen in the current record
+	steps int
+}
+
+const (
+	guardMaxSteps = 1 << 17 // per record; real records use a few hundred
+	guardMaxDepth = 48      // nested template definitions and BinXml values
+)
+
+var errBudget = errors.New("too complex (decoder work bound exceeded)")
+
+func newGuard(chunk []byte) *guard {
+	return &guard{b: chunk, known: make(map[uint32]int)}
+}
+
+// record checks the binary XML starting at off (the record ends at end).
+func (g *guard) record(off, end int) error {
+	g.steps = 0
+	g.added = g.added[:0]
+	_, err := g.binxml(off, 0)
+	if err != nil {
+		for _, id := range g.added {
+			delete(g.known, id)
+		}
+	}
+	return err
+}
+
+// The accessors below reproduce the decoder's cursor semantics: a read past
+// the end returns zero and does not move; a skip always moves.
+
+func (g *guard) u8(off *int) uint8 {
+	if len(g.b) < *off+1 {
+		return 0
+	}
+	v := g.b[*off]
+	*off++
+	return v
+}
+
+func (g *guard) u16(off *int) uint16 {
+	if len(g.b) < *off+2 {
+		return 0
+	}
+	v := binary.LittleEndian.Uint16(g.b[*off:])
+	*off += 2
+	return v
+}
+
+func (g *guard) u32(off *int) uint32 {
+	if len(g.b) < *off+4 {
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(g.b[*off:])
+	*off += 4
+	return v
+}
+
+func (g *guard) bytes(off *int, n int) {
+	if *off+n <= len(g.b) {
+		*off += n
+	}
+}
+
+func (g *guard) name(off *int) {
+	at := int(g.u32(off))
+	if at != *off {
+		return // interned elsewhere in the chunk; read without moving
+	}
+	*off += 4 + 2 // next-string offset, hash
+	n := int(g.u16(off)) + 1
+	g.bytes(off, n*2)
+}
+
+func (g *guard) step(n int) error {
+	g.steps += n
+	if g.steps > guardMaxSteps {
+		return errBudget
+	}
+	return nil
+}
+
+// binxml walks one fragment from off and returns where the decoder's cursor
+// ends.
+func (g *guard) binxml(off, depth int) (int, error) {
+	if depth > guardMaxDepth {
+		return off, fmt.Errorf("nested deeper than %d levels", guardMaxDepth)
+	}
+	for {
+		if err := g.step(1); err != nil {
+			return off, err
+		}
+		switch tag := g.u8(&off); tag {
+		case 0x00:
+			return off, nil
+		case 0x01, 0x41: // open start element
+			off += 2 + 4
+			g.name(&off)
+			if tag == 0x41 {
+				g.u32(&off)
+			}
+		case 0x02, 0x03, 0x04: // close start, close empty, end element
+		case 0x05, 0x45: // value text
+			g.u8(&off)
+			n := int(g.u16(&off))
+			g.bytes(&off, n*2)
+		case 0x06, 0x46: // attribute
+			g.name(&off)
+		case 0x07, 0x47, 0x08, 0x48, 0x09, 0x49, 0x0A, 0x0B:
+			// The decoder consumes nothing for these.
+		case 0x0C:
+			next, ok, err := g.template(off, depth)
+			if err != nil || !ok {
+				return next, err
+			}
+			off = next
+		case 0x0D, 0x0E: // substitution
+			g.u16(&off)
+			if g.u8(&off) == 0 {
+				g.u8(&off)
+			}
+		case 0x0F: // fragment header
+			off += 3
+		default:
+			return off, nil
+		}
+	}
+}
+
+// template walks a template instance; ok is false where the decoder stops
+// the fragment.
+//
+// An instance is: 0x01, a template id, the chunk offset of the template's
+// definition, and, when that offset points right behind the field, the
+// definition itself (next-definition offset, GUID, body size, body), then
+// the value count. The decoder caches definitions by the id and decides
+// "inline or not" by whether it has seen the id. Windows reuses an id for
+// a second, inline definition within one chunk (seen in real Sysmon and
+// Security logs), which sends the decoder reading a definition as the value
+// count. The guard therefore rewrites the id field to the definition offset,
+// which is unique per definition and nonzero, so the decoder's cache keys
+// match the file's own structure.
+func (g *guard) template(off, depth int) (int, bool, error) {
+	if g.u8(&off) != 0x01 {
+		return off, false, nil
+	}
+	idAt := off
+	id := g.u32(&off)
+	if id == 0 {
+		return off, false, nil
+	}
+	defAt := off
+	def := g.u32(&off)
+	if def != 0 && defAt+4 <= len(g.b) {
+		// The id repeats the first four bytes of the definition's GUID.
+		// Exported or merged logs hold records whose definition offset
+		// points at another template or at nothing; such a record cannot be
+		// decoded faithfully.
+		if int(def)+8 > len(g.b) || binary.LittleEndian.Uint32(g.b[def+4:]) != id {
+			return off, false, fmt.Errorf("template %#08x: no matching definition at chunk offset %d", id, def)
+		}
+		binary.LittleEndian.PutUint32(g.b[idAt:], def)
+		id = def
+	}
+	nargs := g.u32(&off)
+	cost, known := g.known[id]
+	inline := int(def) == defAt+4
+	switch {
+	case known && inline:
+		return off, false, fmt.Errorf("template at offset %d defined twice", def)
+	case !known && !inline:
+		return off, false, fmt.Errorf("template at offset %d used but not defined before in the chunk", def)
+	case !known:
+		off += 16
+		bodyLen := int(g.u32(&off))
+		before := g.steps
+		g.known[id] = 0 // the decoder registers the id before parsing the body
+		g.added = append(g.added, id)
+		if _, err := g.binxml(off, depth+1); err != nil {
+			return off, false, err
+		}
+		cost = g.steps - before
+		g.known[id] = cost
+		off += bodyLen
+		nargs = g.u32(&off)
+	default:
+		// Each use expands the whole template again.
+		if err := g.step(cost); err != nil {
+			return off, false, err
+		}
+	}
+	if rest := len(g.b) - off; nargs > 0 && (rest < 0 || uint64(nargs)*4 > uint64(rest)) {
+		return off, false, fmt.Errorf("template %#x declares %d values, more than the chunk holds", id, nargs)
+	}
+	if err := g.step(int(nargs)); err != nil {
+		return off, false, err
+	}
+	desc := off
+	off += int(nargs) * 4
+	for i := 0; i < int(nargs); i++ {
+		argLen := int(binary.LittleEndian.Uint16(g.b[desc+4*i:]))
+		switch argType := binary.LittleEndian.Uint16(g.b[desc+4*i+2:]); argType {
+		case 0x00:
+			off += argLen
+		case 0x04:
+			g.u8(&off)
+		case 0x06:
+			g.u16(&off)
+		case 0x08, 0x14:
+			g.u32(&off)
+		case 0x0A, 0x11, 0x15:
+			g.bytes(&off, 8)
+		case 0x0D:
+			switch argLen {
+			case 8, 4, 2, 1:
+				g.bytes(&off, argLen)
+			}
+		case 0x13: // SID: the decoder formats one number per 4 bytes
+			g.u8(&off)
+			g.u8(&off)
+			g.bytes(&off, 6)
+			for j := 0; j < argLen-8; j += 4 {
+				g.u32(&off)
+			}
+			if err := g.step(argLen / 4); err != nil {
+				return off, false, err
+			}
+		case 0x21: // nested binary XML, parsed in place then skipped
+			if _, err := g.binxml(off, depth+1); err != nil {
+				return off, false, err
+			}
+			off += argLen
+		default:
+			g.bytes(&off, argLen)
+		}
+	}
+	return off, true, nil
+}
