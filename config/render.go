@@ -1,0 +1,82 @@
+package config
+
+import (
+	"bytes"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The YAML shape mirrors the schema keys so the output can be saved and
+// loaded back as a configuration file.
+type yamlConfig struct {
+	Detector yamlDetector `yaml:"detector"`
+	Log      yamlLog      `yaml:"log"`
+	Sources  []yamlSource `yaml:"sources"`
+	Store    yamlStore    `yaml:"store"`
+	Plugin   yamlPlugin   `yaml:"plugin"`
+}
+
+type yamlDetector struct {
+	Strict         bool     `yaml:"strict"`
+	Extensions     []string `yaml:"extensions"`
+	XrdpMountNames []string `yaml:"xrdp_mount_names"`
+}
+
+type yamlLog struct {
+	Level string `yaml:"level"`
+}
+
+type yamlSource struct {
+	Type   string `yaml:"type"`
+	Path   string `yaml:"path,omitempty"`
+	Follow bool   `yaml:"follow,omitempty"`
+}
+
+type yamlStore struct {
+	MaxEvents int    `yaml:"max_events"`
+	Expiry    string `yaml:"expiry"`
+}
+
+type yamlPlugin struct {
+	Path            string `yaml:"path"`
+	SHA256          string `yaml:"sha256"`
+	AllowUnverified bool   `yaml:"allow_unverified"`
+}
+
+// YAML renders c as a configuration file that Load reads back to the same
+// Config. File is not part of it.
+func (c Config) YAML() ([]byte, error) {
+	y := yamlConfig{
+		Detector: yamlDetector{
+			Strict:         c.Detector.Strict,
+			Extensions:     nonNil(c.Detector.Extensions),
+			XrdpMountNames: nonNil(c.Detector.XrdpMountNames),
+		},
+		Log:     yamlLog{Level: c.Log.Level},
+		Sources: []yamlSource{},
+		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, Expiry: c.Store.Expiry.String()},
+		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
+	}
+	for _, s := range c.Sources {
+		y.Sources = append(y.Sources, yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow})
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(y); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// nonNil makes an empty list render as [] rather than null, which would
+// read back as "unset" and bring the default back.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
