@@ -1,0 +1,128 @@
+package tables
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/osquery/osquery-go/plugin/table"
+
+	"github.com/tsclientwatch/tsclientwatch/store"
+)
+
+// StatusName is the osquery name of the status table.
+const StatusName = "tsclientwatch_status"
+
+// SourceStatus is one row of tsclientwatch_status: an event source (a
+// replayed or followed file, the live watcher) or, with Type "store", the
+// detection store itself (see StoreStatus).
+type SourceStatus struct {
+	Type       string // "file", "live", "store", or "none" when nothing is configured
+	Target     string // file path, watcher name, or table name for the store
+	State      string // e.g. "running", "done", "failed", "unavailable"
+	Started    time.Time
+	EventsRead int64 // records read; for the store, detections added
+	Detections int64 // detections produced; for the store, rows held now
+	Dropped    int64 // events or rows dropped; for the store, cap + expiry drops
+	Errors     int64 // bad records and other errors
+	LastError  string
+
+	// Store-only counters; zero on source rows.
+	DroppedCap     int64
+	DroppedExpired int64
+	MaxEvents      int64
+	ExpirySeconds  int64
+}
+
+// StoreStatus describes s as a status row, the way osquery_events reports
+// its publishers next to its subscribers.
+func StoreStatus(s *store.Store) SourceStatus {
+	st := s.Stats()
+	state := "ok"
+	if st.Rows >= st.MaxEvents {
+		state = "full" // each new detection now pushes out the oldest
+	}
+	return SourceStatus{
+		Type:           "store",
+		Target:         ExecutionsName,
+		State:          state,
+		Started:        st.Created,
+		EventsRead:     int64(st.Added),
+		Detections:     int64(st.Rows),
+		Dropped:        int64(st.DroppedCap + st.DroppedExpired),
+		DroppedCap:     int64(st.DroppedCap),
+		DroppedExpired: int64(st.DroppedExpired),
+		MaxEvents:      int64(st.MaxEvents),
+		ExpirySeconds:  int64(st.Expiry / time.Second),
+	}
+}
+
+// NoSource is the status row shown when no usable source is configured: the
+// tables are then served but stay empty, and this row says why.
+func NoSource(reason string) SourceStatus {
+	return SourceStatus{Type: "none", State: "unconfigured", LastError: reason}
+}
+
+// Status returns the tsclientwatch_status table, one row per SourceStatus f
+// returns (f may be nil: no rows). f is called once per generate and must be
+// safe for concurrent use.
+func Status(f func() []SourceStatus) Table {
+	cols := []table.ColumnDefinition{
+		table.TextColumn("type", withDesc("file, live, store, or none when no source is configured")),
+		table.TextColumn("target", withDesc("File path or watcher; for the store, the table it feeds")),
+		table.TextColumn("state", withDesc("Source state (running, done, failed, unavailable...); store: ok or full")),
+		table.BigIntColumn("started", withDesc("When the source (or store) started, Unix seconds; 0 if not started")),
+		table.BigIntColumn("events_read", withDesc("Records read; for the store, detections ever added")),
+		table.BigIntColumn("detections", withDesc("Detections produced; for the store, rows held now")),
+		table.BigIntColumn("dropped", withDesc("Events dropped; for the store, rows dropped (cap + expiry)")),
+		table.BigIntColumn("errors", withDesc("Bad records and other errors")),
+		table.TextColumn("last_error", withDesc("The latest error, or why the source is not running")),
+		table.BigIntColumn("dropped_cap", withDesc("Store only: rows dropped to stay within max_events")),
+		table.BigIntColumn("dropped_expired", withDesc("Store only: rows dropped after expiry")),
+		table.BigIntColumn("max_events", withDesc("Store only: the row cap")),
+		table.BigIntColumn("expiry", withDesc("Store only: seconds a row is held")),
+	}
+	gen := func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
+		if f == nil {
+			return []map[string]string{}, nil
+		}
+		list := f()
+		rows := make([]map[string]string, 0, len(list))
+		for _, s := range list {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			rows = append(rows, statusRow(&s))
+		}
+		return rows, nil
+	}
+	return Table{
+		Name:        StatusName,
+		Columns:     cols,
+		Generate:    guard(StatusName, gen),
+		Description: "State and counters of each tsclientwatch event source and of the detection store, like osquery_events.",
+	}
+}
+
+func statusRow(s *SourceStatus) map[string]string {
+	var started int64
+	if !s.Started.IsZero() {
+		started = s.Started.Unix()
+	}
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return map[string]string{
+		"type":            s.Type,
+		"target":          s.Target,
+		"state":           s.State,
+		"started":         i(started),
+		"events_read":     i(s.EventsRead),
+		"detections":      i(s.Detections),
+		"dropped":         i(s.Dropped),
+		"errors":          i(s.Errors),
+		"last_error":      s.LastError,
+		"dropped_cap":     i(s.DroppedCap),
+		"dropped_expired": i(s.DroppedExpired),
+		"max_events":      i(s.MaxEvents),
+		"expiry":          i(s.ExpirySeconds),
+	}
+}
