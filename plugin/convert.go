@@ -1,0 +1,131 @@
+package plugin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	pb "github.com/tsclientwatch/tsclientwatch/plugin/proto/tsclientwatch/v1"
+)
+
+func ruleToPB(r detector.Rule) *pb.Rule {
+	return &pb.Rule{
+		Id:           r.ID,
+		Name:         r.Name,
+		Severity:     r.Severity,
+		RiskScore:    int32(r.RiskScore),
+		Tactic:       &pb.Technique{Id: r.Tactic.ID, Name: r.Tactic.Name},
+		Technique:    &pb.Technique{Id: r.Technique.ID, Name: r.Technique.Name},
+		Subtechnique: &pb.Technique{Id: r.Subtechnique.ID, Name: r.Subtechnique.Name},
+		Query:        r.Query,
+		Strict:       r.Strict,
+	}
+}
+
+func ruleFromPB(r *pb.Rule) detector.Rule {
+	tech := func(t *pb.Technique) detector.Technique {
+		return detector.Technique{ID: t.GetId(), Name: t.GetName()}
+	}
+	return detector.Rule{
+		ID:           r.GetId(),
+		Name:         r.GetName(),
+		Severity:     r.GetSeverity(),
+		RiskScore:    int(r.GetRiskScore()),
+		Tactic:       tech(r.GetTactic()),
+		Technique:    tech(r.GetTechnique()),
+		Subtechnique: tech(r.GetSubtechnique()),
+		Query:        r.GetQuery(),
+		Strict:       r.GetStrict(),
+	}
+}
+
+func configToPB(c detector.Config) *pb.Config {
+	return &pb.Config{Strict: c.Strict, Extensions: c.Extensions, XrdpMountNames: c.XrdpMountNames}
+}
+
+func configFromPB(c *pb.Config) detector.Config {
+	return detector.Config{Strict: c.GetStrict(), Extensions: c.GetExtensions(), XrdpMountNames: c.GetXrdpMountNames()}
+}
+
+// eventToPB fills dst from e. dst is reused across batches to spare the
+// allocations, so every field is written.
+func eventToPB(dst *pb.Event, e *detector.Event) {
+	_, off := e.Time.Zone()
+	dst.TimeSeconds = e.Time.Unix()
+	dst.TimeNanos = int32(e.Time.Nanosecond())
+	dst.TimeUtcOffset = int32(off)
+	dst.Type = pb.EventType(e.Type)
+	dst.Pid = e.PID
+	dst.ParentPid = e.ParentPID
+	dst.Executable = e.Executable
+	dst.CommandLine = e.CommandLine
+	dst.WorkingDirectory = e.WorkingDirectory
+	dst.ParentExecutable = e.ParentExecutable
+	dst.User = e.User
+	dst.Host = e.Host
+	dst.HostOs = e.HostOS
+	dst.Source = e.Source
+	dst.Sha256 = e.SHA256
+}
+
+// zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
+var zeroUnix = time.Time{}.Unix()
+
+// eventFromPB decodes one event of a batch, refusing values detector.Event
+// cannot hold.
+func eventFromPB(e *pb.Event) (detector.Event, error) {
+	var t time.Time
+	if e.TimeSeconds != zeroUnix || e.TimeNanos != 0 {
+		if e.TimeNanos < 0 || e.TimeNanos >= 1e9 {
+			return detector.Event{}, fmt.Errorf("time_nanos %d out of range [0, 1e9)", e.TimeNanos)
+		}
+		t = time.Unix(e.TimeSeconds, int64(e.TimeNanos)).UTC()
+		if e.TimeUtcOffset != 0 {
+			t = t.In(time.FixedZone("", int(e.TimeUtcOffset)))
+		}
+	}
+	switch e.Type {
+	case pb.EventType_EVENT_TYPE_OTHER, pb.EventType_EVENT_TYPE_START, pb.EventType_EVENT_TYPE_START_LEGACY:
+	default:
+		return detector.Event{}, fmt.Errorf("unknown event type %d", int32(e.Type))
+	}
+	return detector.Event{
+		Time:             t,
+		Type:             detector.EventType(e.Type),
+		PID:              e.Pid,
+		ParentPID:        e.ParentPid,
+		Executable:       e.Executable,
+		CommandLine:      e.CommandLine,
+		WorkingDirectory: e.WorkingDirectory,
+		ParentExecutable: e.ParentExecutable,
+		User:             e.User,
+		Host:             e.Host,
+		HostOS:           e.HostOs,
+		Source:           e.Source,
+		SHA256:           e.Sha256,
+	}, nil
+}
+
+func formToPB(f detector.Form) (pb.Form, error) {
+	switch f {
+	case detector.FormKernel:
+		return pb.Form_FORM_KERNEL, nil
+	case detector.FormUNC:
+		return pb.Form_FORM_UNC, nil
+	case detector.FormXrdp:
+		return pb.Form_FORM_XRDP, nil
+	}
+	return 0, fmt.Errorf("detection has unknown path form %q", f)
+}
+
+func formFromPB(f pb.Form) (detector.Form, error) {
+	switch f {
+	case pb.Form_FORM_KERNEL:
+		return detector.FormKernel, nil
+	case pb.Form_FORM_UNC:
+		return detector.FormUNC, nil
+	case pb.Form_FORM_XRDP:
+		return detector.FormXrdp, nil
+	}
+	return "", fmt.Errorf("unknown path form %d", int32(f))
+}
