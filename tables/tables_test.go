@@ -1,0 +1,421 @@
+package tables
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/osquery/osquery-go/gen/osquery"
+	"github.com/osquery/osquery-go/plugin/table"
+	"go.uber.org/goleak"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cons is one pushed-down constraint as osquery serializes it.
+type cons struct {
+	col  string
+	op   int
+	expr string
+}
+
+// QueryContext builds the context JSON osqueryd sends with "generate": an
+// entry for every column (an empty "list" string when unconstrained), the
+// constrained ones with their operator codes, plus colsUsed.
+func QueryContext(cols []table.ColumnDefinition, cs ...cons) string {
+	type item struct {
+		Op   int    `json:"op"`
+		Expr string `json:"expr"`
+	}
+	type entry struct {
+		Name     string `json:"name"`
+		List     any    `json:"list"`
+		Affinity string `json:"affinity"`
+	}
+	var out struct {
+		Constraints    []entry  `json:"constraints"`
+		ColsUsed       []string `json:"colsUsed"`
+		ColsUsedBitset uint64   `json:"colsUsedBitset"`
+	}
+	for i, c := range cols {
+		var list []item
+		for _, k := range cs {
+			if k.col == c.Name {
+				list = append(list, item{k.op, k.expr})
+			}
+		}
+		e := entry{Name: c.Name, List: "", Affinity: string(c.Type)}
+		if list != nil {
+			e.List = list
+		}
+		out.Constraints = append(out.Constraints, e)
+		out.ColsUsed = append(out.ColsUsed, c.Name)
+		out.ColsUsedBitset |= 1 << i
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// call invokes p exactly as the extension server does for osquery.
+func call(t *testing.T, p *table.Plugin, ctxJSON string) ([]map[string]string, osquery.ExtensionStatus) {
+	t.Helper()
+	resp := p.Call(context.Background(), osquery.ExtensionPluginRequest{"action": "generate", "context": ctxJSON})
+	return resp.Response, *resp.Status
+}
+
+func fill(s *store.Store) {
+	mk := func(unix, pid int64, exe string) detector.Detection {
+		var d detector.Detection
+		d.Time = time.Unix(unix, 0)
+		d.Type = detector.TypeStart
+		d.PID = pid
+		d.ParentPID = 100
+		d.Executable = exe
+		d.CommandLine = `"` + exe + `" /q`
+		d.WorkingDirectory = `C:\Users\alice\`
+		d.ParentExecutable = `C:\Windows\explorer.exe`
+		d.User = `CORP\alice`
+		d.Host = "ws1"
+		d.Source = "sysmon"
+		d.SHA256 = strings.Repeat("ab", 32)
+		d.Form = detector.FormKernel
+		d.ClientDrive = "c"
+		d.SharePath = exe[strings.LastIndex(exe, `\c\`)+2:]
+		d.RuleID = detector.RuleID
+		return d
+	}
+	// Times deliberately out of eid order.
+	s.Add(
+		mk(1000, 10, `\Device\Mup\tsclient\c\a.exe`),
+		mk(3000, 11, `\Device\Mup\tsclient\c\b.exe`),
+		mk(2000, 12, `\Device\Mup\tsclient\c\c.exe`),
+		mk(2000, 10, `\Device\Mup\tsclient\c\d.exe`),
+		mk(500, 13, `\Device\Mup\tsclient\c\e.exe`),
+	)
+}
+
+func eids(rows []map[string]string) []int {
+	var out []int
+	for _, r := range rows {
+		n, _ := strconv.Atoi(r["eid"])
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestExecutionsGenerate(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	fill(s)
+	tbl := Executions(s)
+	p := tbl.Plugin()
+	const (
+		eq, gt, le, lt, ge = 2, 4, 8, 16, 32
+		like               = 65
+	)
+	tests := []struct {
+		name string
+		cs   []cons
+		want []int
+	}{
+		{"no constraints", nil, []int{1, 2, 3, 4, 5}},
+		{"time >=", []cons{{"time", ge, "2000"}}, []int{2, 3, 4}},
+		{"time >", []cons{{"time", gt, "2000"}}, []int{2}},
+		{"time <", []cons{{"time", lt, "2000"}}, []int{1, 5}},
+		{"time <=", []cons{{"time", le, "2000"}}, []int{1, 3, 4, 5}},
+		{"time =", []cons{{"time", eq, "2000"}}, []int{3, 4}},
+		{"time window", []cons{{"time", gt, "600"}, {"time", lt, "2500"}}, []int{1, 3, 4}},
+		{"time contradiction", []cons{{"time", eq, "1000"}, {"time", eq, "2000"}}, nil},
+		{"time fractional", []cons{{"time", gt, "1999.5"}}, []int{2, 3, 4}},
+		{"time = fractional", []cons{{"time", eq, "2000.5"}}, nil},
+		{"time <= 0", []cons{{"time", le, "0"}}, nil},
+		{"time not a number", []cons{{"time", gt, "soon"}}, []int{1, 2, 3, 4, 5}},
+		{"eid =", []cons{{"eid", eq, "3"}}, []int{3}},
+		{"eid >", []cons{{"eid", gt, "3"}}, []int{4, 5}},
+		{"eid range", []cons{{"eid", ge, "2"}, {"eid", lt, "4"}}, []int{2, 3}},
+		{"eid < 1", []cons{{"eid", lt, "1"}}, nil},
+		{"eid > negative", []cons{{"eid", gt, "-5"}}, []int{1, 2, 3, 4, 5}},
+		{"eid huge", []cons{{"eid", gt, "9223372036854775807"}}, nil},
+		{"pid =", []cons{{"pid", eq, "10"}}, []int{1, 4}},
+		{"pid and time", []cons{{"pid", eq, "10"}, {"time", ge, "1500"}}, []int{4}},
+		{"pid range left to sqlite", []cons{{"pid", gt, "11"}}, []int{1, 2, 3, 4, 5}},
+		{"text constraint left to sqlite", []cons{{"path", like, "%a.exe"}}, []int{1, 2, 3, 4, 5}},
+		{"all three", []cons{{"eid", le, "4"}, {"time", ge, "2000"}, {"pid", eq, "12"}}, []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rows, st := call(t, p, QueryContext(tbl.Columns, tt.cs...))
+			if st.Code != 0 {
+				t.Fatalf("status %d: %s", st.Code, st.Message)
+			}
+			if got := eids(rows); !slices.Equal(got, tt.want) {
+				t.Errorf("eids = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExecutionsRowContent(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	fill(s)
+	tbl := Executions(s)
+	rows, st := call(t, tbl.Plugin(), QueryContext(tbl.Columns, cons{"eid", 2, "2"}))
+	if st.Code != 0 || len(rows) != 1 {
+		t.Fatalf("status %+v, %d rows", st, len(rows))
+	}
+	want := map[string]string{
+		"eid": "2", "time": "3000", "pid": "11", "parent": "100",
+		"path": `\Device\Mup\tsclient\c\b.exe`, "cmdline": `"\Device\Mup\tsclient\c\b.exe" /q`,
+		"cwd": `C:\Users\alice\`, "parent_path": `C:\Windows\explorer.exe`, "username": `CORP\alice`,
+		"hostname": "ws1", "sha256": strings.Repeat("ab", 32), "client_drive": "c", "share_path": `\b.exe`,
+		"form": "kernel", "source": "sysmon",
+	}
+	if fmt.Sprint(rows[0]) != fmt.Sprint(want) {
+		t.Errorf("row = %v\nwant  %v", rows[0], want)
+	}
+	// Every declared column is present in the row, and nothing else.
+	for _, c := range tbl.Columns {
+		if _, ok := rows[0][c.Name]; !ok {
+			t.Errorf("column %s missing from row", c.Name)
+		}
+	}
+	if len(rows[0]) != len(tbl.Columns) {
+		t.Errorf("row has %d keys, table %d columns", len(rows[0]), len(tbl.Columns))
+	}
+}
+
+func TestExecutionsColumns(t *testing.T) {
+	t.Parallel()
+	tbl := Executions(store.New(store.Options{}))
+	want := "eid BIGINT, time BIGINT, pid BIGINT, parent BIGINT, path TEXT, cmdline TEXT, cwd TEXT, " +
+		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT"
+	var got []string
+	for _, c := range tbl.Columns {
+		got = append(got, c.Name+" "+string(c.Type))
+	}
+	if strings.Join(got, ", ") != want {
+		t.Errorf("columns = %s\nwant %s", strings.Join(got, ", "), want)
+	}
+	resp := tbl.Plugin().Call(context.Background(), osquery.ExtensionPluginRequest{"action": "columns"})
+	if resp.Status.Code != 0 || len(resp.Response) != len(tbl.Columns) || resp.Response[1]["name"] != "time" || resp.Response[1]["type"] != "BIGINT" {
+		t.Errorf("columns action = %+v", resp)
+	}
+}
+
+func TestBadContext(t *testing.T) {
+	t.Parallel()
+	tbl := Executions(store.New(store.Options{}))
+	_, st := call(t, tbl.Plugin(), `{"constraints":[{"name":"time","list":[{"op":"x","expr":"1"}]}]}`)
+	if st.Code == 0 {
+		t.Errorf("bad operator accepted: %+v", st)
+	}
+	_, st = call(t, tbl.Plugin(), `not json`)
+	if st.Code == 0 {
+		t.Errorf("bad JSON accepted: %+v", st)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	clock := time.Unix(1_700_000_000, 0)
+	s := store.New(store.Options{MaxEvents: 2, Expiry: 10 * time.Minute, Now: func() time.Time { return clock }})
+	fill(s) // 5 rows into a cap of 2
+	tests := []struct {
+		name string
+		f    func() []SourceStatus
+		want []map[string]string
+	}{
+		{"nil func", nil, []map[string]string{}},
+		{"no source", func() []SourceStatus {
+			return []SourceStatus{NoSource("no sources configured"), StoreStatus(s)}
+		}, []map[string]string{
+			{"type": "none", "target": "", "state": "unconfigured", "started": "0", "events_read": "0", "detections": "0",
+				"dropped": "0", "errors": "0", "last_error": "no sources configured",
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+			{"type": "store", "target": "tsclient_executions", "state": "full", "started": "1700000000", "events_read": "5",
+				"detections": "2", "dropped": "3", "errors": "0", "last_error": "",
+				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600"},
+		}},
+		{"file source", func() []SourceStatus {
+			return []SourceStatus{{Type: "file", Target: "/var/log/x.evtx", State: "done", Started: clock,
+				EventsRead: 120, Detections: 3, Errors: 1, LastError: "x.evtx: record 7: bad"}}
+		}, []map[string]string{
+			{"type": "file", "target": "/var/log/x.evtx", "state": "done", "started": "1700000000", "events_read": "120",
+				"detections": "3", "dropped": "0", "errors": "1", "last_error": "x.evtx: record 7: bad",
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tbl := Status(tt.f)
+			rows, st := call(t, tbl.Plugin(), QueryContext(tbl.Columns))
+			if st.Code != 0 {
+				t.Fatalf("status %+v", st)
+			}
+			if fmt.Sprint(rows) != fmt.Sprint(tt.want) {
+				t.Errorf("rows = %v\nwant   %v", rows, tt.want)
+			}
+		})
+	}
+}
+
+func TestGuard(t *testing.T) {
+	t.Run("panic becomes error", func(t *testing.T) {
+		g := guard("boom", func(context.Context, table.QueryContext) ([]map[string]string, error) {
+			var m map[string]string
+			m["x"] = "y" // nil map write
+			return nil, nil
+		})
+		rows, err := g(context.Background(), table.QueryContext{})
+		if err == nil || rows != nil || !strings.Contains(err.Error(), "boom: internal error") {
+			t.Errorf("rows=%v err=%v, want internal error", rows, err)
+		}
+		// The slot was released: MaxConcurrent more calls still get one.
+		for i := 0; i < MaxConcurrent+1; i++ {
+			if _, err := g(context.Background(), table.QueryContext{}); err == nil {
+				t.Fatal("second panic not reported")
+			}
+		}
+	})
+	t.Run("concurrency limit and cancellation", func(t *testing.T) {
+		release := make(chan struct{})
+		var mu sync.Mutex
+		running, peak := 0, 0
+		g := guard("slow", func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			select {
+			case <-release:
+				return []map[string]string{}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		})
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*MaxConcurrent)
+		for i := 0; i < 2*MaxConcurrent; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := g(context.Background(), table.QueryContext{})
+				errs <- err
+			}()
+		}
+		// A caller whose context ends while waiting for a slot gives up.
+		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return running == MaxConcurrent })
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := g(ctx, table.QueryContext{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled caller: err = %v, want context.Canceled", err)
+		}
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		if peak != MaxConcurrent {
+			t.Errorf("peak concurrency %d, want %d", peak, MaxConcurrent)
+		}
+	})
+}
+
+// waitFor polls cond; the bound only detects a hang, it is not a threshold.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestExecutionsCancelled(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	fill(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Executions(s).Generate(ctx, table.QueryContext{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func benchStore(b *testing.B) *store.Store {
+	s := store.New(store.Options{})
+	ds := make([]detector.Detection, store.DefaultMaxEvents)
+	for i := range ds {
+		d := &ds[i]
+		d.Time = time.Unix(1_700_000_000+int64(i), 0) // one per second: 50000 s span
+		d.Type = detector.TypeStart
+		d.PID = int64(4000 + i)
+		d.ParentPID = 900
+		d.Executable = `\Device\Mup\tsclient\C\Users\alice\Downloads\procdump64.exe`
+		d.CommandLine = fmt.Sprintf(`"\\tsclient\C\Users\alice\Downloads\procdump64.exe" -ma %d out%d.dmp`, 600+i%97, i)
+		d.WorkingDirectory = `C:\Users\alice\`
+		d.ParentExecutable = `C:\Windows\System32\cmd.exe`
+		d.User = `CORP\alice`
+		d.Host = "WS-FIN-0042"
+		d.Source = "sysmon"
+		d.SHA256 = strings.Repeat("ab", 32)
+		d.Form = detector.FormKernel
+		d.ClientDrive = "C"
+		d.SharePath = `\Users\alice\Downloads\procdump64.exe`
+		d.RuleID = detector.RuleID
+	}
+	s.Add(ds...)
+	return s
+}
+
+// BenchmarkGenerate calls the plugin the way osquery does over 50000
+// stored rows spanning 50000 seconds.
+func BenchmarkGenerate(b *testing.B) {
+	s := benchStore(b)
+	tbl := Executions(s)
+	p := tbl.Plugin()
+	end := 1_700_000_000 + store.DefaultMaxEvents
+	for _, bc := range []struct {
+		name string
+		cs   []cons
+		rows int
+	}{
+		{"all_50000", nil, 50000},
+		{"time_last_hour", []cons{{"time", 4, strconv.Itoa(end - 3600)}}, 3599},
+		{"time_last_5min", []cons{{"time", 4, strconv.Itoa(end - 300)}}, 299},
+		{"eid_last_100", []cons{{"eid", 4, "49900"}}, 100},
+		{"pid_eq", []cons{{"pid", 2, "4123"}}, 1},
+	} {
+		ctxJSON := QueryContext(tbl.Columns, bc.cs...)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp := p.Call(context.Background(), osquery.ExtensionPluginRequest{"action": "generate", "context": ctxJSON})
+				if len(resp.Response) != bc.rows {
+					b.Fatalf("%d rows, want %d (%s)", len(resp.Response), bc.rows, resp.Status.Message)
+				}
+			}
+		})
+	}
+}
