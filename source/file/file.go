@@ -1,0 +1,482 @@
+// Package file reads event logs from files, directories and standard input.
+// It recognizes each input's format from its first bytes (EVTX, Windows
+// event XML, JSON in its many exports), undoes gzip compression, and hands
+// the input to the matching reader package. Inputs that cannot be read are
+// reported and skipped; the others are still read.
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/eventxml"
+	"github.com/tsclientwatch/tsclientwatch/source/evtx"
+	"github.com/tsclientwatch/tsclientwatch/source/jsonl"
+)
+
+// Stdin is the path that stands for standard input.
+const Stdin = "-"
+
+// StdinName is how standard input is named in errors and records.
+const StdinName = "<stdin>"
+
+// headSize is how much of an input is looked at to tell its format; the
+// readers' Sniff functions accept up to this much.
+const headSize = 4096
+
+// Format is an input's file format.
+type Format uint8
+
+// The formats Sniff recognizes.
+const (
+	Unknown  Format = iota
+	EVTX            // Windows binary event log
+	EventXML        // wevtutil / Get-WinEvent XML, <Event> or <Events>
+	JSON            // NDJSON, arrays, ECS, evtx_dump or Elasticsearch exports
+	Gzip            // gzip-compressed; the format inside is sniffed again
+)
+
+// String returns the format's name as errors use it.
+func (f Format) String() string {
+	switch f {
+	case EVTX:
+		return "EVTX"
+	case EventXML:
+		return "event XML"
+	case JSON:
+		return "JSON"
+	case Gzip:
+		return "gzip"
+	default:
+		return "unknown"
+	}
+}
+
+// Sniff tells the format of an input from its first bytes (up to 4 KiB).
+func Sniff(head []byte) Format {
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		return Gzip
+	case evtx.Sniff(head):
+		return EVTX
+	case eventxml.Sniff(head):
+		return EventXML
+	case jsonl.Sniff(head), jsonl.Sniff(skipRecordLine(head)):
+		return JSON
+	}
+	return Unknown
+}
+
+// skipRecordLine drops the "Record N" line evtx_dump writes before each
+// JSON document; the JSON reader understands these lines, but a head
+// starting with one does not look like JSON.
+func skipRecordLine(head []byte) []byte {
+	rest, ok := bytes.CutPrefix(head, []byte("Record "))
+	if !ok {
+		return nil
+	}
+	i := 0
+	for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return nil
+	}
+	rest = bytes.TrimPrefix(rest[i:], []byte("\r"))
+	if len(rest) == 0 || rest[0] != '\n' {
+		return nil
+	}
+	return rest[1:]
+}
+
+// InputError is an input that could not be read, or whose reading stopped
+// early: it cannot be opened, its format is unknown, or its reader failed.
+// Err's text names the input.
+type InputError struct {
+	Path string
+	Err  error
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Counters follow the progress of ReadPaths. They are updated while it
+// runs and may be read from another goroutine at any time.
+type Counters struct {
+	Files      atomic.Int64 // inputs finished, read or failed
+	FilesTotal atomic.Int64 // inputs found (known once the paths are walked)
+	Failed     atomic.Int64 // inputs that produced an InputError
+	Records    atomic.Int64 // events decoded
+	Bad        atomic.Int64 // records reported as undecodable
+	Bytes      atomic.Int64 // input bytes read (compressed size for gzip)
+	BytesTotal atomic.Int64 // total size of the regular files found
+}
+
+// Options configures ReadPaths.
+type Options struct {
+	// Sink receives every input's events and bad records. If Sink.Event
+	// returns an error, ReadPaths stops and returns it.
+	Sink source.Sink
+	// Error receives each InputError, and walk errors (an unreadable
+	// directory) as an InputError too. Reading goes on with the next
+	// input. May be nil.
+	Error func(*InputError)
+	// Counters, if not nil, is updated as inputs are read.
+	Counters *Counters
+	// Stdin is read for the path "-"; nil means os.Stdin.
+	Stdin io.Reader
+	// TempDir holds the spool file for an EVTX log that arrives on
+	// standard input or compressed (the EVTX reader needs random access);
+	// "" means os.TempDir().
+	TempDir string
+}
+
+// input is one file to read.
+type input struct {
+	path string // as given or found by the walk; "-" for standard input
+	size int64  // -1 when not a regular file
+}
+
+// ReadPaths reads every input named by paths: files, directories (walked
+// recursively in lexical order) and "-" for standard input. Each input's
+// format is sniffed from its first bytes. Inputs that cannot be read go to
+// opts.Error and the others are still read.
+//
+// The error returned is fatal for the whole run: ctx ended, or
+// opts.Sink.Event failed. When it is nil every input was attempted;
+// opts.Counters.Failed and the Sink's bad records tell whether all of them
+// were read cleanly.
+func ReadPaths(ctx context.Context, paths []string, opts Options) error {
+	c := opts.Counters
+	if c == nil {
+		c = new(Counters)
+	}
+	fail := func(path string, err error) {
+		c.Failed.Add(1)
+		if opts.Error != nil {
+			opts.Error(&InputError{Path: path, Err: err})
+		}
+	}
+	inputs := expand(paths, fail)
+	var total int64
+	for _, in := range inputs {
+		if in.size > 0 {
+			total += in.size
+		}
+	}
+	c.FilesTotal.Store(int64(len(inputs)))
+	c.BytesTotal.Store(total)
+
+	// The sink is wrapped to count, and to tell a failure of the caller's
+	// sink (which ends the run) from a failure of the input.
+	var sinkErr error
+	sink := source.Sink{
+		Event: func(ev *detector.Event) error {
+			c.Records.Add(1)
+			if err := opts.Sink.Event(ev); err != nil {
+				sinkErr = err
+				return err
+			}
+			return nil
+		},
+		Bad: func(re *source.RecordError) {
+			c.Bad.Add(1)
+			opts.Sink.Report(re)
+		},
+	}
+	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir}
+	for _, in := range inputs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := r.read(in)
+		c.Files.Add(1)
+		if sinkErr != nil {
+			return sinkErr
+		}
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return ctxErr
+			}
+			fail(in.path, err)
+		}
+	}
+	return nil
+}
+
+// expand turns the paths into the list of inputs, walking directories.
+// Nothing is skipped silently: every entry that is not read is reported.
+func expand(paths []string, fail func(string, error)) []input {
+	var out []input
+	for _, p := range paths {
+		if p == Stdin {
+			out = append(out, input{path: Stdin, size: -1})
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			fail(p, err) // *PathError already names the path
+			continue
+		}
+		if !fi.IsDir() {
+			// Named explicitly: read whatever it is (a FIFO or
+			// /dev/stdin included).
+			out = append(out, input{path: p, size: regularSize(fi)})
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				// An unreadable directory: report it and walk on.
+				fail(path, err)
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			typ := d.Type()
+			switch {
+			case typ.IsRegular():
+				info, err := d.Info()
+				if err != nil {
+					fail(path, err)
+					return nil
+				}
+				out = append(out, input{path: path, size: info.Size()})
+			case typ&fs.ModeSymlink != 0:
+				target, err := os.Stat(path)
+				switch {
+				case err != nil:
+					fail(path, fmt.Errorf("%s: broken symbolic link: %w", path, err))
+				case target.IsDir():
+					// Following links into directories risks loops and
+					// reading outside the tree asked for.
+					fail(path, fmt.Errorf("%s: symbolic link to a directory, not followed (name it on the command line to read it)", path))
+				default:
+					out = append(out, input{path: path, size: regularSize(target)})
+				}
+			default:
+				fail(path, fmt.Errorf("%s: not a regular file (%s), not read", path, typ))
+			}
+			return nil
+		})
+		if err != nil {
+			fail(p, err)
+		}
+	}
+	return out
+}
+
+func regularSize(fi fs.FileInfo) int64 {
+	if fi.Mode().IsRegular() {
+		return fi.Size()
+	}
+	return -1
+}
+
+// runner reads one input after another.
+type runner struct {
+	ctx      context.Context
+	sink     source.Sink
+	counters *Counters
+	stdin    io.Reader
+	tempDir  string
+}
+
+// read opens and reads one input. A panic in a reader (a decoder meeting
+// data it did not expect) becomes this input's error, so one bad file
+// cannot end the run.
+func (r *runner) read(in input) (err error) {
+	name := in.path
+	if in.path == Stdin {
+		name = StdinName
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: internal error in the reader: %v", name, p)
+		}
+	}()
+	if in.path == Stdin {
+		stdin := r.stdin
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		return r.readStream(&countingReader{r: stdin, n: &r.counters.Bytes}, name, false)
+	}
+	f, err := os.Open(in.path)
+	if err != nil {
+		return err // *PathError names the path
+	}
+	defer f.Close()
+	if in.size < 0 {
+		return r.readStream(&countingReader{r: f, n: &r.counters.Bytes}, name, false)
+	}
+	head := make([]byte, min(headSize, in.size))
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	head = head[:n]
+	if Sniff(head) == EVTX {
+		// Random reads may touch some bytes twice; once done, count the
+		// file's size exactly.
+		before := r.counters.Bytes.Load()
+		ra := &countingReaderAt{r: f, n: &r.counters.Bytes}
+		_, err := evtx.Read(r.ctx, ra, in.size, name, r.sink)
+		r.counters.Bytes.Store(before + in.size)
+		return err
+	}
+	rest := &countingReader{r: f, n: &r.counters.Bytes}
+	r.counters.Bytes.Add(int64(n))
+	return r.readStream(io.MultiReader(bytes.NewReader(head), rest), name, false)
+}
+
+// readStream reads a sequential input: it sniffs the head, undoes gzip,
+// and dispatches. gunzipped is true inside a decompressed stream, so a
+// gzip inside gzip is not unpacked again.
+func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
+	br := bufio.NewReaderSize(src, headSize)
+	head, err := br.Peek(headSize)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	switch f := Sniff(head); f {
+	case Gzip:
+		if gunzipped {
+			return fmt.Errorf("%s: gzip inside gzip, not unpacked", name)
+		}
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		defer zr.Close()
+		return r.readStream(zr, name, true)
+	case EVTX:
+		return r.readSpooled(br, name)
+	case EventXML:
+		_, err := eventxml.Read(r.ctx, br, name, r.sink)
+		return err
+	case JSON:
+		_, err := jsonl.Read(r.ctx, br, name, r.sink)
+		return err
+	default:
+		if len(head) == 0 {
+			return explainEmpty(name)
+		}
+		return explain(name, head, gunzipped)
+	}
+}
+
+// readSpooled copies an EVTX stream to a temporary file, because the EVTX
+// reader needs random access, and reads it from there.
+func (r *runner) readSpooled(src io.Reader, name string) error {
+	tmp, err := os.CreateTemp(r.tempDir, "tsclientwatch-*.evtx")
+	if err != nil {
+		return fmt.Errorf("%s: spool EVTX to a temporary file: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	size, err := io.Copy(tmp, &contextReader{ctx: r.ctx, r: src})
+	if err != nil {
+		return fmt.Errorf("%s: spool EVTX to %s: %w", name, tmp.Name(), err)
+	}
+	_, err = evtx.Read(r.ctx, tmp, size, name, r.sink)
+	return err
+}
+
+// explainEmpty decides whether an empty input is an error: an empty log of
+// a line-oriented format just holds no events, but an EVTX file never is
+// empty.
+func explainEmpty(name string) error {
+	if ext := extension(name); ext == ".evtx" {
+		return fmt.Errorf("%s: empty file, not an EVTX log", name)
+	}
+	return nil
+}
+
+// explain builds the error for an input no reader recognized, using the
+// file name's extension only to say what was expected.
+func explain(name string, head []byte, gunzipped bool) error {
+	starts := "starts with " + quoteHead(head)
+	if gunzipped {
+		starts = "decompressed data " + starts
+	}
+	switch extension(name) {
+	case ".evtx":
+		return fmt.Errorf("%s: not an EVTX file (%s; want the signature \"ElfFile\\x00\")", name, starts)
+	case ".xml":
+		return fmt.Errorf("%s: not Windows event XML (%s; want <Event> or <Events> elements)", name, starts)
+	case ".json", ".jsonl", ".ndjson":
+		return fmt.Errorf("%s: not JSON (%s; want '{' or '[')", name, starts)
+	}
+	return fmt.Errorf("%s: unknown format (%s; want EVTX, Windows event XML or JSON)", name, starts)
+}
+
+// extension returns the lower-case extension of name, ignoring a trailing
+// ".gz".
+func extension(name string) string {
+	name = strings.ToLower(name)
+	name = strings.TrimSuffix(name, ".gz")
+	return filepath.Ext(name)
+}
+
+// quoteHead shows the first bytes of an input, escaped so binary data
+// cannot mess up a terminal.
+func quoteHead(head []byte) string {
+	const show = 16
+	s := strconv.Quote(string(head[:min(len(head), show)]))
+	if len(head) > show {
+		s += "..."
+	}
+	return s
+}
+
+// countingReader adds the bytes it reads to n, for progress reports.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// countingReaderAt adds the bytes it reads to n, for progress reports.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n *atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// contextReader stops a copy when ctx ends, so spooling a large stream can
+// be interrupted.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
