@@ -177,8 +177,10 @@ func (x *reader) fill() {
 	if x.end == len(x.buf) {
 		n := min(2*len(x.buf), x.max+readSize)
 		if n <= len(x.buf) {
-			// Callers never ask for more than max+readSize bytes.
-			panic("eventxml: buffer limit reached")
+			// Callers never ask for more than max+readSize bytes; should
+			// one do so, fail the input rather than loop or panic.
+			x.eof, x.err = true, fmt.Errorf("%s: internal error: event buffer limit reached", x.name)
+			return
 		}
 		b := make([]byte, n)
 		copy(b, x.buf[:x.end])
@@ -281,7 +283,10 @@ func (x *reader) run() error {
 				first = true
 				continue
 			}
-			if b[0] != '<' {
+			// Text before the first event is tolerated (a header line a
+			// tool wrote) only if an event follows soon; otherwise the
+			// input is not event XML and nothing more is read.
+			if b[0] != '<' && !bytes.Contains(x.ensure(readSize), eventTag) {
 				return fmt.Errorf("%s: %w: starts with %q", x.name, errNotXML, clip(b, 16))
 			}
 		}
@@ -350,15 +355,19 @@ func (x *reader) foreign() {
 func (x *reader) skipToEvent(from int) {
 	for {
 		b := x.avail()
+		next := len(b) // where the search resumes once more is read
 		for from < len(b) {
 			k := bytes.Index(b[from:], eventTag)
 			if k < 0 {
+				// Keep a tail that may hold an "<Event" cut by the read.
+				next = max(from, len(b)-len(eventTag)+1)
 				break
 			}
 			at := from + k
 			is, ok := isEventStart(b[at:], x.eof)
 			if !ok {
-				break // need the byte after "<Event"
+				next = at // need the byte after "<Event"
+				break
 			}
 			if is {
 				x.pos += at
@@ -370,12 +379,9 @@ func (x *reader) skipToEvent(from int) {
 			x.pos = x.end
 			return
 		}
-		// Keep a tail that may hold the start of an "<Event" cut by the read.
-		if drop := len(b) - len(eventTag); drop > 0 {
-			drop = min(drop, from)
-			x.pos += drop
-			from -= drop
-		}
+		next = min(next, len(b))
+		x.pos += next
+		from = 0
 		x.fill()
 	}
 }

@@ -323,6 +323,11 @@ func (p *parser) startTag(depth int) (name []byte, selfClosing bool, err error) 
 		}
 		val := p.s[i+1 : i+1+e]
 		if lt := bytes.IndexByte(val, '<'); lt >= 0 {
+			if is, _ := isEventStart(val[lt:], true); is {
+				// The tag was cut inside the value and the next event
+				// follows.
+				return nil, false, &syntaxError{off: i + 1 + lt, msg: errNested.Error()}
+			}
 			return nil, false, p.fail(i+1+lt, "'<' in the value of attribute %s", attr)
 		}
 		if want != "" && string(localName(attr)) == want {
