@@ -58,27 +58,36 @@ func decodeChunk(buf []byte, n, index int, base int64, name string,
 		chunkErr(0, "bad chunk signature %q, chunk skipped", buf[:len(chunkMagic)])
 		return
 	}
-	truncated := n < chunkSize
-	if truncated {
+	// Records end at the header's free space offset; what follows is slack
+	// holding remnants of overwritten records (exported logs keep whole
+	// old records there, with template references that no longer
+	// resolve). Slack is not read. Only when the header itself is damaged
+	// is the chunk walked to its end.
+	le := binary.LittleEndian
+	limit := chunkSize
+	free := int(le.Uint32(buf[chunkFreeSpaceOff:]))
+	sum := crc32.ChecksumIEEE(buf[:120])
+	sum = crc32.Update(sum, crc32.IEEETable, buf[128:chunkHeaderSize])
+	headerOK := le.Uint32(buf[chunkHeaderSumOff:]) == sum
+	switch {
+	case !headerOK:
+		chunkErr(chunkHeaderSumOff, "header checksum %#08x, computed %#08x; records read up to the first break",
+			le.Uint32(buf[chunkHeaderSumOff:]), sum)
+	case free < chunkHeaderSize || free > chunkSize:
+		chunkErr(chunkFreeSpaceOff, "free space offset %d out of range; records read up to the first break", free)
+	default:
+		limit = free
+	}
+	if n < chunkSize {
 		chunkErr(n, "file ends %d bytes into the chunk (truncated)", n)
-	} else {
-		le := binary.LittleEndian
-		sum := crc32.ChecksumIEEE(buf[:120])
-		sum = crc32.Update(sum, crc32.IEEETable, buf[128:chunkHeaderSize])
-		if got := le.Uint32(buf[chunkHeaderSumOff:]); got != sum {
-			chunkErr(chunkHeaderSumOff, "header checksum %#08x, computed %#08x", got, sum)
-		}
-		if free := int(le.Uint32(buf[chunkFreeSpaceOff:])); free >= chunkHeaderSize && free <= chunkSize {
-			data := crc32.ChecksumIEEE(buf[chunkHeaderSize:free])
-			if got := le.Uint32(buf[chunkDataSumOff:]); got != data {
-				chunkErr(chunkDataSumOff, "event records checksum %#08x, computed %#08x", got, data)
-			}
-		} else {
-			chunkErr(chunkFreeSpaceOff, "free space offset %d out of range", free)
+	} else if limit < chunkSize {
+		data := crc32.ChecksumIEEE(buf[chunkHeaderSize:limit])
+		if got := le.Uint32(buf[chunkDataSumOff:]); got != data {
+			chunkErr(chunkDataSumOff, "event records checksum %#08x, computed %#08x", got, data)
 		}
 	}
 
-	spans := walkRecords(buf, n, func(off int, id uint64, err error) {
+	spans := walkRecords(buf, n, limit, func(off int, id uint64, err error) {
 		report(&source.RecordError{File: name, Record: int64(id), Offset: base + int64(off),
 			Err: fmt.Errorf("chunk %d: %w", index, err)})
 	})
@@ -160,24 +169,19 @@ func parseRecords(buf []byte) (records []*vevtx.EventRecord, err error) {
 	return c.Parse(0)
 }
 
-// walkRecords finds the framed records of a chunk: signature, a size that
-// fits the chunk, and the trailing copy of the size. It stops at the first
-// break, reporting it unless it is the zero or slack space after the last
-// record. Only the first n bytes of buf came from the file.
-func walkRecords(buf []byte, n int, bad func(off int, id uint64, err error)) []recordSpan {
+// walkRecords finds the framed records of a chunk that start before limit:
+// signature, a size that fits the chunk, and the trailing copy of the size.
+// It stops at the first break, reporting it. Only the first n bytes of buf
+// came from the file.
+func walkRecords(buf []byte, n, limit int, bad func(off int, id uint64, err error)) []recordSpan {
 	le := binary.LittleEndian
-	free := int(le.Uint32(buf[chunkFreeSpaceOff:]))
-	if free < chunkHeaderSize || free > chunkSize {
-		free = chunkSize
-	}
 	var spans []recordSpan
 	off := chunkHeaderSize
-	for off+recordMinSize <= chunkSize {
+	for off < limit && off+recordMinSize <= chunkSize {
 		b := buf[off:]
 		if string(b[:4]) != recordMagic {
-			// Past the free space offset lies slack: left-overs of older
-			// records or zeros. Inside it, a missing signature is damage.
-			if off < free && !allZero(buf[off:min(free, n)]) {
+			// Without a trusted free space offset, zeros mean the end.
+			if limit < chunkSize || (off < n && !allZero(buf[off:n])) {
 				bad(off, 0, errors.New("no event record signature where the chunk's records continue; rest of chunk skipped"))
 			}
 			break
