@@ -1,0 +1,568 @@
+// Package ecs maps an Elastic Common Schema document (as Elastic Defend,
+// winlogbeat, Elastic Agent integrations, Endgame, M365 Defender and
+// SentinelOne Cloud Funnel write it) to a detector.Event.
+//
+// Field names may be nested ({"process":{"executable":...}}), dotted
+// ({"process.executable":...}) or any mix of the two at any level
+// ({"process":{"parent.executable":...}}): Elasticsearch treats them alike,
+// and exports of _source keep whatever the shipper sent. Values may also be
+// one-element arrays, as Kibana and the search API's "fields" return them.
+package ecs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/valyala/fastjson"
+)
+
+// The fields the mapping reads, by dotted ECS name.
+const (
+	fTimestamp = iota
+	fProcessStart
+	fEventCreated
+	fEventType
+	fEventCategory
+	fExecutable
+	fPID
+	fParentPID
+	fPPID // Endgame writes the parent pid as process.ppid
+	fCommandLine
+	fArgs
+	fWorkingDirectory
+	fParentExecutable
+	fUserName
+	fUserDomain
+	fProcessUserName // SentinelOne puts the user here, already DOMAIN\name
+	fProcessUserDomain
+	fHostName
+	fHostHostname
+	fHostOSType
+	fHostOSFamily
+	fHostOSPlatform
+	fSHA256
+	fDataStreamDataset
+	fEventDataset
+	fEventModule
+	fAgentType
+	fWinlogChannel
+	nFields
+)
+
+var fieldNames = [nFields]string{
+	fTimestamp:         "@timestamp",
+	fProcessStart:      "process.start",
+	fEventCreated:      "event.created",
+	fEventType:         "event.type",
+	fEventCategory:     "event.category",
+	fExecutable:        "process.executable",
+	fPID:               "process.pid",
+	fParentPID:         "process.parent.pid",
+	fPPID:              "process.ppid",
+	fCommandLine:       "process.command_line",
+	fArgs:              "process.args",
+	fWorkingDirectory:  "process.working_directory",
+	fParentExecutable:  "process.parent.executable",
+	fUserName:          "user.name",
+	fUserDomain:        "user.domain",
+	fProcessUserName:   "process.user.name",
+	fProcessUserDomain: "process.user.domain",
+	fHostName:          "host.name",
+	fHostHostname:      "host.hostname",
+	fHostOSType:        "host.os.type",
+	fHostOSFamily:      "host.os.family",
+	fHostOSPlatform:    "host.os.platform",
+	fSHA256:            "process.hash.sha256",
+	fDataStreamDataset: "data_stream.dataset",
+	fEventDataset:      "event.dataset",
+	fEventModule:       "event.module",
+	fAgentType:         "agent.type",
+	fWinlogChannel:     "winlog.channel",
+}
+
+// wanted maps a full dotted name to its field; prefixes holds every proper
+// prefix of those names, so the walk descends only into objects that can
+// lead to a wanted field (process.Ext, process.parent.thread... are skipped).
+var (
+	wanted   = map[string]int{}
+	prefixes = map[string]bool{}
+)
+
+func init() {
+	for id, name := range fieldNames {
+		wanted[name] = id
+		for i := 0; i < len(name); i++ {
+			if name[i] == '.' {
+				prefixes[name[:i]] = true
+			}
+		}
+	}
+}
+
+// Mapper maps ECS documents to events. It keeps scratch space between calls,
+// so reuse one per goroutine; the zero value is ready to use.
+type Mapper struct {
+	slots [nFields]*fastjson.Value
+	path  []byte
+	visit func(key []byte, v *fastjson.Value)
+	sb    strings.Builder
+}
+
+// Map fills ev from the ECS document v (an object). Missing fields leave
+// the Event's fields zero. A field of the wrong JSON type (an object where a
+// string belongs, a pid that is not a number...) makes Map return an error
+// naming the field; ev is then incomplete and must not be used.
+func (m *Mapper) Map(v *fastjson.Value, ev *detector.Event) error {
+	o, err := v.Object()
+	if err != nil {
+		return fmt.Errorf("%w: it is a JSON %s", ErrNotObject, v.Type())
+	}
+	if m.visit == nil {
+		m.visit = m.visitKey
+	}
+	m.slots = [nFields]*fastjson.Value{}
+	m.path = m.path[:0]
+	o.Visit(m.visit)
+	return m.fill(ev)
+}
+
+// visitKey records wanted fields and descends into objects on the way to
+// one. m.path holds the dotted name of the object being visited.
+func (m *Mapper) visitKey(key []byte, v *fastjson.Value) {
+	n := len(m.path)
+	if n > 0 {
+		m.path = append(m.path, '.')
+	}
+	m.path = append(m.path, key...)
+	if id, ok := wanted[string(m.path)]; ok {
+		// The first spelling wins when a document has both forms.
+		if m.slots[id] == nil && v.Type() != fastjson.TypeNull {
+			m.slots[id] = v
+		}
+	} else if prefixes[string(m.path)] && v.Type() == fastjson.TypeObject {
+		o, _ := v.Object()
+		o.Visit(m.visit)
+	}
+	m.path = m.path[:n]
+}
+
+func (m *Mapper) fill(ev *detector.Event) error {
+	*ev = detector.Event{}
+	var err error
+	for _, id := range [...]int{fTimestamp, fProcessStart, fEventCreated} {
+		if ev.Time, err = m.time(id); err != nil {
+			return err
+		}
+		if !ev.Time.IsZero() {
+			break
+		}
+	}
+	if ev.Type, err = m.eventType(); err != nil {
+		return err
+	}
+	strs := [...]struct {
+		dst *string
+		ids []int
+	}{
+		{&ev.Executable, []int{fExecutable}},
+		{&ev.CommandLine, []int{fCommandLine}},
+		{&ev.WorkingDirectory, []int{fWorkingDirectory}},
+		{&ev.ParentExecutable, []int{fParentExecutable}},
+		{&ev.Host, []int{fHostName, fHostHostname}},
+		{&ev.SHA256, []int{fSHA256}},
+		{&ev.Source, []int{fDataStreamDataset, fEventDataset, fEventModule, fAgentType, fWinlogChannel}},
+	}
+	for _, s := range strs {
+		for _, id := range s.ids {
+			if *s.dst, err = m.str(id); err != nil {
+				return err
+			}
+			if *s.dst != "" {
+				break
+			}
+		}
+	}
+	ev.SHA256 = strings.ToLower(ev.SHA256)
+	if ev.CommandLine == "" {
+		if ev.CommandLine, err = m.args(); err != nil {
+			return err
+		}
+	}
+	if ev.PID, err = m.int(fPID); err != nil {
+		return err
+	}
+	if ev.ParentPID, err = m.int(fParentPID); err != nil {
+		return err
+	}
+	if ev.ParentPID == 0 {
+		if ev.ParentPID, err = m.int(fPPID); err != nil {
+			return err
+		}
+	}
+	if ev.User, err = m.user(fUserName, fUserDomain); err != nil {
+		return err
+	}
+	if ev.User == "" {
+		if ev.User, err = m.user(fProcessUserName, fProcessUserDomain); err != nil {
+			return err
+		}
+	}
+	if ev.HostOS, err = m.hostOS(ev); err != nil {
+		return err
+	}
+	return nil
+}
+
+// scalar returns the value of field id, unwrapping a one-element array, or
+// nil when the field is absent or null.
+func (m *Mapper) scalar(id int) (*fastjson.Value, error) {
+	v := m.slots[id]
+	if v == nil {
+		return nil, nil
+	}
+	if v.Type() == fastjson.TypeArray {
+		a, _ := v.Array()
+		switch len(a) {
+		case 0:
+			return nil, nil
+		case 1:
+			v = a[0]
+		default:
+			return nil, fmt.Errorf("%s: want one value, got an array of %d", fieldNames[id], len(a))
+		}
+		if v.Type() == fastjson.TypeNull {
+			return nil, nil
+		}
+	}
+	return v, nil
+}
+
+// str returns field id as a newly allocated string (the parser's memory is
+// reused for the next document). Numbers are taken as written.
+func (m *Mapper) str(id int) (string, error) {
+	v, err := m.scalar(id)
+	if v == nil || err != nil {
+		return "", err
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b), nil
+	case fastjson.TypeNumber:
+		return string(v.MarshalTo(nil)), nil
+	default:
+		return "", fmt.Errorf("%s: want a string, got %s", fieldNames[id], v.Type())
+	}
+}
+
+// int reads a process id written as a JSON number or a decimal or 0x-hex
+// string (4688 writes hex, some pipelines keep it).
+func (m *Mapper) int(id int) (int64, error) {
+	v, err := m.scalar(id)
+	if v == nil || err != nil {
+		return 0, err
+	}
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		n, err := v.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %s is not an integer", fieldNames[id], v.MarshalTo(nil))
+		}
+		return n, nil
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		n, ok := ParseInt(string(b))
+		if !ok {
+			return 0, fmt.Errorf("%s: %q is not an integer", fieldNames[id], b)
+		}
+		return n, nil
+	default:
+		return 0, fmt.Errorf("%s: want a number, got %s", fieldNames[id], v.Type())
+	}
+}
+
+// ParseInt reads a decimal or 0x-prefixed hexadecimal integer. An empty
+// string is 0.
+func ParseInt(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		n, err := strconv.ParseUint(s[2:], 16, 63)
+		return int64(n), err == nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func (m *Mapper) time(id int) (time.Time, error) {
+	v, err := m.scalar(id)
+	if v == nil || err != nil {
+		return time.Time{}, err
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		t, ok := ParseTime(string(b))
+		if !ok {
+			return time.Time{}, fmt.Errorf("%s: %q is not a time", fieldNames[id], b)
+		}
+		return t, nil
+	case fastjson.TypeNumber:
+		// Elasticsearch's date type takes epoch milliseconds.
+		n, err := v.Int64()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %s is not epoch milliseconds", fieldNames[id], v.MarshalTo(nil))
+		}
+		return time.UnixMilli(n).UTC(), nil
+	default:
+		return time.Time{}, fmt.Errorf("%s: want a time, got %s", fieldNames[id], v.Type())
+	}
+}
+
+// timeLayouts are the forms seen in ECS exports: RFC 3339 with or without
+// zone (no zone means UTC, as Elasticsearch assumes), with a space instead
+// of T (Sysmon's UtcTime, NXLog).
+var timeLayouts = [...]string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// ParseTime parses the time forms found in ECS and Windows JSON exports,
+// including epoch milliseconds written as a string. Times without a zone are
+// UTC.
+func ParseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(n).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// each calls f with each string of a field that may hold one string or an
+// array of them (event.type, event.category, process.args). The bytes are
+// only valid during the call.
+func (m *Mapper) each(id int, f func([]byte)) error {
+	v := m.slots[id]
+	if v == nil {
+		return nil
+	}
+	one := func(v *fastjson.Value) error {
+		switch v.Type() {
+		case fastjson.TypeString:
+			b, _ := v.StringBytes()
+			f(b)
+		case fastjson.TypeNull:
+		default:
+			return fmt.Errorf("%s: want a string, got %s", fieldNames[id], v.Type())
+		}
+		return nil
+	}
+	if v.Type() != fastjson.TypeArray {
+		return one(v)
+	}
+	a, _ := v.Array()
+	for _, e := range a {
+		if err := one(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventType classifies the document. event.type "start" is a process start;
+// "process_started" is the pre-ECS-1.5 value early versions of the rule
+// accepted, and "process_start" (Endgame and old winlogbeat) is kept with it
+// as a legacy start. Anything whose event.category is present and lacks
+// "process" is not a process start whatever its type: Elastic Defend marks
+// network connections event.type "start" too, and the rule's "process where"
+// excludes them.
+func (m *Mapper) eventType() (detector.EventType, error) {
+	var start, legacy bool
+	err := m.each(fEventType, func(s []byte) {
+		switch {
+		case equalFold(s, "start"):
+			start = true
+		case equalFold(s, "process_started"), equalFold(s, "process_start"):
+			legacy = true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !start && !legacy {
+		return detector.TypeOther, nil
+	}
+	if m.slots[fEventCategory] != nil {
+		process := false
+		err := m.each(fEventCategory, func(s []byte) {
+			if equalFold(s, "process") {
+				process = true
+			}
+		})
+		if err != nil {
+			return 0, err
+		}
+		if !process {
+			return detector.TypeOther, nil
+		}
+	}
+	if start {
+		return detector.TypeStart, nil
+	}
+	return detector.TypeStartLegacy, nil
+}
+
+// args joins process.args into a command line, quoting arguments that hold
+// blanks so the line reads back the same way.
+func (m *Mapper) args() (string, error) {
+	v := m.slots[fArgs]
+	if v == nil {
+		return "", nil
+	}
+	if v.Type() != fastjson.TypeArray {
+		return m.str(fArgs)
+	}
+	m.sb.Reset()
+	err := m.each(fArgs, func(s []byte) {
+		if m.sb.Len() > 0 {
+			m.sb.WriteByte(' ')
+		}
+		if len(s) == 0 || (bytes.ContainsAny(s, " \t") && s[0] != '"') {
+			m.sb.WriteByte('"')
+			m.sb.Write(s)
+			m.sb.WriteByte('"')
+		} else {
+			m.sb.Write(s)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	return m.sb.String(), nil
+}
+
+func (m *Mapper) user(nameID, domainID int) (string, error) {
+	name, err := m.str(nameID)
+	if name == "" || err != nil {
+		return "", err
+	}
+	domain, err := m.str(domainID)
+	if err != nil {
+		return "", err
+	}
+	if domain == "" || strings.ContainsRune(name, '\\') {
+		return name, nil
+	}
+	return domain + `\` + name, nil
+}
+
+// hostOS returns host.os.type, else host.os.family or platform normalized,
+// else what the source implies.
+func (m *Mapper) hostOS(ev *detector.Event) (string, error) {
+	for _, id := range [...]int{fHostOSType, fHostOSFamily, fHostOSPlatform} {
+		s, err := m.str(id)
+		if err != nil {
+			return "", err
+		}
+		if os := NormalizeOS(s); os != "" {
+			return os, nil
+		}
+	}
+	return m.impliedOS(ev)
+}
+
+// NormalizeOS maps host.os.type, family or platform values to the three
+// host.os.type spellings the rule knows, or "" when s names none of them.
+func NormalizeOS(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "windows", "win32", "win64":
+		return detector.OSWindows
+	case "macos", "darwin", "mac os x", "osx", "mac":
+		return detector.OSMacOS
+	case "linux", "debian", "ubuntu", "redhat", "rhel", "centos", "fedora", "suse", "opensuse",
+		"sles", "arch", "amazon", "amzn", "alpine", "oracle", "rocky", "almalinux", "gentoo":
+		return detector.OSLinux
+	}
+	return ""
+}
+
+// impliedOS is the host OS a document's source implies when it does not say:
+// winlogbeat and the Windows integrations only read Windows event logs,
+// Endgame only ran on Windows in the data the rule reads. M365 Defender and
+// SentinelOne cover several OSes, so only a Windows-shaped executable path
+// settles it for them.
+func (m *Mapper) impliedOS(ev *detector.Event) (string, error) {
+	if m.slots[fWinlogChannel] != nil {
+		return detector.OSWindows, nil
+	}
+	var labels [4]string
+	for i, id := range [...]int{fDataStreamDataset, fEventDataset, fEventModule, fAgentType} {
+		s, err := m.str(id)
+		if err != nil {
+			return "", err
+		}
+		labels[i] = strings.ToLower(s)
+	}
+	for _, l := range labels {
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "windows."), l == "windows", l == "system.security",
+			l == "winlogbeat", l == "sysmon", l == "security", l == "endgame", l == "esensor",
+			strings.HasPrefix(l, "endgame."):
+			return detector.OSWindows, nil
+		case strings.HasPrefix(l, "m365_defender"), strings.HasPrefix(l, "sentinel_one_cloud_funnel"),
+			strings.HasPrefix(l, "crowdstrike"):
+			if windowsPath(ev.Executable) {
+				return detector.OSWindows, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// windowsPath reports whether p is a drive-letter, UNC or NT object path.
+func windowsPath(p string) bool {
+	if len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') {
+		c := p[0] | 0x20
+		return 'a' <= c && c <= 'z'
+	}
+	return len(p) >= 2 && p[0] == '\\'
+}
+
+// ErrNotObject is returned by Map for a document that is not a JSON object.
+var ErrNotObject = errors.New("document is not a JSON object")
+
+// equalFold reports whether b equals the lower-case ASCII string s, ignoring
+// case, without converting b to a string.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(s) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
