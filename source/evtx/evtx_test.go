@@ -66,7 +66,7 @@ func TestRealFiles(t *testing.T) {
 		wantTrim bool // compare CommandLine after trimming (evtx_dump trims)
 	}{
 		{
-			file:    "ID4688-4778_RDP_hijack_command_execution.evtx",
+			file: "ID4688-4778_RDP_hijack_command_execution.evtx",
 			// 21 x 4688 + 1 x 4778 (libyal's evtxexport agrees).
 			records: 22, starts: 21, check: 0,
 			want: detector.Event{
@@ -386,7 +386,9 @@ func fill(b []byte, v byte) {
 	}
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func TestFatalErrors(t *testing.T) {
 	real, err := os.ReadFile(testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))

@@ -1,0 +1,63 @@
+package evtx
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+	"github.com/tsclientwatch/tsclientwatch/source"
+)
+
+func benchFiles(b *testing.B, files [][]byte) {
+	var records int64
+	var size int64
+	for _, f := range files {
+		size += int64(len(f))
+	}
+	sink := source.Sink{Event: func(*detector.Event) error { return nil }}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, f := range files {
+			st, err := Read(context.Background(), bytes.NewReader(f), int64(len(f)), "bench.evtx", sink)
+			if err != nil {
+				b.Fatal(err)
+			}
+			records += st.Records
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(records)/float64(b.N), "records/op")
+}
+
+// BenchmarkSecurity reads evtx-rs security.evtx (2,261 records, 33 chunks).
+func BenchmarkSecurity(b *testing.B) {
+	f, err := os.ReadFile(testdir.Shared(b, "evtx-corpus", "evtx-rs", "security.evtx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchFiles(b, [][]byte{f})
+}
+
+// BenchmarkCorpus reads every file of ../shared/data/evtx-corpus.
+func BenchmarkCorpus(b *testing.B) {
+	var files [][]byte
+	err := filepath.WalkDir(testdir.Shared(b, "evtx-corpus"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.ReadFile(p)
+		files = append(files, f)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchFiles(b, files)
+}
