@@ -214,7 +214,7 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 		}
 	}
 	if rest := len(g.b) - off; nargs > 0 && (rest < 0 || uint64(nargs)*4 > uint64(rest)) {
-		return off, false, fmt.Errorf("template %#x declares %d values, more than the chunk holds", id, nargs)
+		return off, false, fmt.Errorf("template instance (definition at chunk offset %d) declares %d values, more than the chunk holds", id, nargs)
 	}
 	if err := g.step(int(nargs)); err != nil {
 		return off, false, err
