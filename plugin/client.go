@@ -73,10 +73,12 @@ type Client struct {
 	launching chan struct{} // closed when the launch in progress ends
 	failures  int           // deaths and failed launches since the last answer
 	broken    error         // set once MaxRestarts is exceeded
+	lastErr   error         // why the last relaunch failed
 	closed    bool
 	rule      detector.Rule
 	version   string
 	launches  int // successful launches, the first included
+	resent    int // batches sent again after a plugin died
 
 	pool sync.Pool // *request
 }
@@ -246,6 +248,9 @@ func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset
 		}
 		resp, err := g.roundTrip(ctx, c.seq.Add(1), &req.msg, c.opts.BatchTimeout)
 		if errors.Is(err, errDead) {
+			c.mu.Lock()
+			c.resent++
+			c.mu.Unlock()
 			c.retire(g)
 			continue // send the unanswered batch again to a new plugin
 		}
@@ -300,6 +305,7 @@ func (c *Client) retire(g *generation) {
 	}
 	c.gen = nil
 	c.failures++
+	c.lastErr = g.cause()
 	c.mu.Unlock()
 	c.log.Warn("plugin died; relaunching", "plugin", c.path, "error", g.cause())
 	g.kill()
@@ -338,7 +344,7 @@ func (c *Client) live(ctx context.Context) (*generation, error) {
 			continue
 		}
 		if c.failures > c.opts.MaxRestarts {
-			c.broken = fmt.Errorf("plugin %s: gave up after %d failed relaunches in a row", c.path, c.opts.MaxRestarts)
+			c.broken = fmt.Errorf("plugin %s: gave up after %d failed relaunches in a row (last: %v)", c.path, c.opts.MaxRestarts, c.lastErr)
 			continue
 		}
 		ch := make(chan struct{})
@@ -356,6 +362,7 @@ func (c *Client) live(ctx context.Context) (*generation, error) {
 			c.launches++
 		} else if ctx.Err() == nil {
 			c.failures++
+			c.lastErr = err
 			c.log.Warn("plugin relaunch failed", "plugin", c.path, "attempt", failures, "error", err)
 		}
 		c.launching = nil
