@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+)
+
+func TestMain(m *testing.M) {
+	// Keep the host's configuration out of the tests: no default file, no
+	// TSCLIENTWATCH_* variables.
+	dir, err := os.MkdirTemp("", "tsclientwatch-test")
+	if err != nil {
+		panic(err)
+	}
+	defaultConfigFile = filepath.Join(dir, "absent.yaml")
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TSCLIENTWATCH_") {
+			os.Unsetenv(k)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one run of the command line.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errOut bytes.Buffer
+	code := runContext(context.Background(), args, stdin, &out, &errOut)
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// ndjsonLines decodes the scan output, failing on any line that does not
+// carry exactly the documented keys.
+func ndjsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	want := []string{"client_drive", "cmdline", "cwd", "form", "hostname", "parent", "parent_path", "path", "pid",
+		"rule_id", "sha256", "share_path", "source", "time", "username"}
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("bad NDJSON line %q: %v", line, err)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("keys %q, want %q", keys, want)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+func positiveEVTX(t *testing.T) string {
+	t.Helper()
+	p := testdir.Testdata(t, "evtx", "tsclient_positive.evtx")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("EVTX fixture not present: %v", err)
+	}
+	return p
+}
+
+func TestScanSharedDataIsClean(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "scan", testdir.Shared(t, "evtx"), testdir.Shared(t, "json"), testdir.Shared(t, "ecs"))
+	if r.code != exitOK || r.stdout != "" {
+		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "7 files,") || !strings.Contains(r.stderr, "0 detections, 0 errors") {
+		t.Fatalf("summary %q", r.stderr)
+	}
+	// More events than one detector batch, across chunks.
+	r = runCLI(t, nil, "scan", "--fail-on-detection", testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	if r.code != exitOK || !strings.Contains(r.stderr, "2261 records, 0 detections") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestScanNDJSON(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "scan", "--format", "ndjson", positiveEVTX(t))
+	if r.code != exitOK {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	recs := ndjsonLines(t, r.stdout)
+	if len(recs) == 0 {
+		t.Fatal("no detections")
+	}
+	want := map[string]any{
+		"time": 1710408413.0, "pid": 4242.0, "parent": 3100.0,
+		"path": `\\tsclient\c\temp\stack\a.exe`, "cmdline": `"\\tsclient\c\temp\stack\a.exe" --stage 2`,
+		"cwd": `\\tsclient\c\temp\stack\`, "parent_path": `C:\Windows\explorer.exe`,
+		"username": `CORP\alice`, "hostname": "ws01.corp.example",
+		"sha256":       "c513049c52e2932e2ffff8f19e5e94ff63746a5b7c92ed9256b00cc02a831ca4",
+		"client_drive": "c", "share_path": `\temp\stack\a.exe`, "form": "unc",
+		"source": "Microsoft-Windows-Sysmon/Operational", "rule_id": detector.RuleID,
+	}
+	if !reflect.DeepEqual(recs[0], want) {
+		t.Fatalf("first detection\n got %v\nwant %v", recs[0], want)
+	}
+}
+
+// TestScanPositives runs scan over every reader's positive fixtures.
+func TestScanPositives(t *testing.T) {
+	t.Parallel()
+	for _, sub := range []string{"evtx", "xml", "json", "ecs"} {
+		t.Run(sub, func(t *testing.T) {
+			t.Parallel()
+			dir := testdir.Testdata(t, sub)
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Skipf("fixtures not present: %v", err)
+			}
+			for _, e := range entries {
+				if strings.Contains(e.Name(), "benign") {
+					continue
+				}
+				p := filepath.Join(dir, e.Name())
+				r := runCLI(t, nil, "scan", "--format=ndjson", "--fail-on-detection", p)
+				if r.code != exitDetection {
+					t.Errorf("%s: code %d, want %d; stderr %q", e.Name(), r.code, exitDetection, r.stderr)
+					continue
+				}
+				for _, rec := range ndjsonLines(t, r.stdout) {
+					if rec["rule_id"] != detector.RuleID || rec["path"] == "" || rec["form"] == "" {
+						t.Errorf("%s: incomplete detection %v", e.Name(), rec)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestScanTable(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "scan", testdir.Testdata(t, "xml"), positiveEVTX(t))
+	if r.code != exitOK {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "TIME ") {
+		t.Fatalf("table %q", r.stdout)
+	}
+	// Aligned: PATH starts in the same column on every line.
+	col := strings.Index(lines[0], "PATH")
+	for _, l := range lines[1:] {
+		if len(l) <= col || l[col-1] != ' ' || l[col] != '\\' {
+			t.Fatalf("PATH column %d not aligned in %q", col, l)
+		}
+	}
+	if !strings.Contains(r.stderr, "detections, 0 errors") {
+		t.Fatalf("summary %q", r.stderr)
+	}
+}
+
+func TestCell(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                  "-",
+		`C:\a b.exe`:        `C:\a b.exe`,
+		"a\tb":              `a\tb`,
+		"evil\x1b[2Jclear":  `evil\x1b[2Jclear`,
+		"line1\nline2":      `line1\nline2`,
+		"caf\u00e9 \u65e5": "caf\u00e9 \u65e5",
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestScanCorruptAmongGood: a broken input is reported by name, the good
+// inputs' detections are still printed, and the exit code is 2 even with
+// --fail-on-detection.
+func TestScanCorruptAmongGood(t *testing.T) {
+	t.Parallel()
+	good := positiveEVTX(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.evtx")
+	if err := os.WriteFile(garbage, []byte("MZ this is not a log"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A chunk with its signature destroyed: the file opens, the records
+	// in it cannot be read.
+	damaged := filepath.Join(dir, "damaged.evtx")
+	bad := bytes.Clone(data)
+	copy(bad[4096:], "XXXXXXXX")
+	if err := os.WriteFile(damaged, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clean := runCLI(t, nil, "scan", "--format=ndjson", good)
+	r := runCLI(t, nil, "scan", "--format=ndjson", "--fail-on-detection", garbage, good, damaged)
+	if r.code != exitError {
+		t.Fatalf("code %d, want %d; stderr %q", r.code, exitError, r.stderr)
+	}
+	if got, want := len(ndjsonLines(t, r.stdout)), len(ndjsonLines(t, clean.stdout)); got != want || got == 0 {
+		t.Fatalf("%d detections, want %d from the good file", got, want)
+	}
+	for _, w := range []string{garbage + ": not an EVTX file", damaged, "2 errors"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr %q does not mention %q", r.stderr, w)
+		}
+	}
+}
+
+func TestScanManyBadRecordsAreCapped(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(p, []byte(strings.Repeat("{not json\n", 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "scan", p)
+	if r.code != exitError {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, p+": line "); n != maxErrorsPerFile {
+		t.Errorf("%d record errors printed, want %d:\n%s", n, maxErrorsPerFile, r.stderr)
+	}
+	for _, w := range []string{p + ": line 1", "more bad records", "30 bad records in all", "(30 bad)", "30 errors"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr does not mention %q:\n%s", w, r.stderr)
+		}
+	}
+}
+
+func TestScanStdin(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(positiveEVTX(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, bytes.NewReader(data), "scan", "--format=ndjson", "--fail-on-detection", "-")
+	if r.code != exitDetection || len(ndjsonLines(t, r.stdout)) == 0 {
+		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, strings.NewReader("garbage"), "scan", "-")
+	if r.code != exitError || !strings.Contains(r.stderr, "<stdin>: unknown format") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestScanDetectorFlags(t *testing.T) {
+	t.Parallel()
+	p := positiveEVTX(t)
+	count := func(args ...string) int {
+		t.Helper()
+		r := runCLI(t, nil, append([]string{"scan", "--format=ndjson"}, append(args, p)...)...)
+		if r.code != exitOK {
+			t.Fatalf("%q: code %d stderr %q", args, r.code, r.stderr)
+		}
+		return len(ndjsonLines(t, r.stdout))
+	}
+	all := count()
+	if strict := count("--strict"); strict == 0 || strict >= all {
+		t.Errorf("--strict found %d of %d (it should keep only the kernel form)", strict, all)
+	}
+	if n := count("--extensions=.com,.scr"); n != 0 {
+		t.Errorf("--extensions=.com,.scr found %d .exe executions", n)
+	}
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("detector:\n  strict: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("--config", cfg); n >= all {
+		t.Errorf("strict from the file found %d of %d", n, all)
+	}
+	if n := count("--config", cfg, "--strict=false"); n != all {
+		t.Errorf("--strict=false over the file found %d of %d", n, all)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan"}, "no input given"},
+		{[]string{"scan", "--format=xml", "x"}, `--format "xml" is not an output format`},
+		{[]string{"scan", "--bogus", "x"}, "unknown flag: --bogus"},
+		{[]string{"nope"}, `unknown command "nope"`},
+		{[]string{"config", "extra"}, "unknown command"},
+		{[]string{"scan", "--log-level=loud", "x"}, `log.level: "loud" is not a log level`},
+		{[]string{"scan", "--extensions=exe", "x"}, `detector.extensions[0]: "exe" is not a file extension`},
+		{[]string{"scan", "--plugin=/nonexistent/plugin", "x"}, "plugin.sha256: required when plugin.path is set"},
+		{[]string{"scan", "--plugin-sha256=xyz", "x"}, `plugin.sha256: "xyz" is not a SHA-256 checksum`},
+		{[]string{"config", "--config=/nonexistent/c.yaml"}, "/nonexistent/c.yaml"},
+		{[]string{"scan", "--strict=maybe", "x"}, "invalid argument"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, nil, tt.args...)
+			if r.code != exitError || !strings.Contains(r.stderr, tt.want) {
+				t.Fatalf("code %d stderr %q, want 2 and %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+	if r := runCLI(t, nil, "--help"); r.code != exitOK || !strings.Contains(r.stdout, "scan") {
+		t.Fatalf("--help: code %d stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestConfigPrecedence goes through the CLI: file < environment < flag.
+// Not parallel: it sets environment variables.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(file, []byte("[log]\nlevel = \"warn\"\n[store]\nmax_events = 10\nexpiry = \"5m\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "config")
+	if r.code != exitOK || !strings.Contains(r.stdout, "# no configuration file") || !strings.Contains(r.stdout, "max_events: 50000") {
+		t.Fatalf("defaults: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	t.Setenv("TSCLIENTWATCH_CONFIG", file)
+	t.Setenv("TSCLIENTWATCH_STORE_MAX_EVENTS", "20")
+	r = runCLI(t, nil, "config", "--log-level=debug")
+	if r.code != exitOK {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	for _, w := range []string{"# configuration file: " + file, "level: debug", "max_events: 20", "expiry: 5m0s"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("config output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+
+	t.Setenv("TSCLIENTWATCH_STORE_MAX_EVENTS", "many")
+	r = runCLI(t, nil, "config")
+	if r.code != exitError || !strings.Contains(r.stderr, `store.max_events: "many" is not a whole number (from environment TSCLIENTWATCH_STORE_MAX_EVENTS)`) {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestConfigOutputLoads checks that what "config" prints is a valid
+// configuration file giving the same output again.
+func TestConfigOutputLoads(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "config", "--log-level=error")
+	p := filepath.Join(t.TempDir(), "saved.yaml")
+	if err := os.WriteFile(p, []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again := runCLI(t, nil, "config", "--config", p)
+	_, body, _ := strings.Cut(again.stdout, "\n")
+	_, want, _ := strings.Cut(r.stdout, "\n")
+	if again.code != exitOK || body != want {
+		t.Fatalf("code %d stderr %q\n%s\nvs\n%s", again.code, again.stderr, body, want)
+	}
+}

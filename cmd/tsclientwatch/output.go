@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+)
+
+// detectionWriter prints detections in one output format.
+type detectionWriter interface {
+	Write(d *detector.Detection) error
+	// Close writes anything buffered.
+	Close() error
+}
+
+// ndjsonRecord is one output line; the key names match the osquery table
+// columns, so the two outputs can be joined.
+type ndjsonRecord struct {
+	Time        int64  `json:"time"`
+	PID         int64  `json:"pid"`
+	Parent      int64  `json:"parent"`
+	Path        string `json:"path"`
+	Cmdline     string `json:"cmdline"`
+	Cwd         string `json:"cwd"`
+	ParentPath  string `json:"parent_path"`
+	Username    string `json:"username"`
+	Hostname    string `json:"hostname"`
+	SHA256      string `json:"sha256"`
+	ClientDrive string `json:"client_drive"`
+	SharePath   string `json:"share_path"`
+	Form        string `json:"form"`
+	Source      string `json:"source"`
+	RuleID      string `json:"rule_id"`
+}
+
+func toRecord(d *detector.Detection) ndjsonRecord {
+	var t int64
+	if !d.Time.IsZero() {
+		t = d.Time.Unix()
+	}
+	return ndjsonRecord{
+		Time: t, PID: d.PID, Parent: d.ParentPID, Path: d.Executable,
+		Cmdline: d.CommandLine, Cwd: d.WorkingDirectory, ParentPath: d.ParentExecutable,
+		Username: d.User, Hostname: d.Host, SHA256: d.SHA256,
+		ClientDrive: d.ClientDrive, SharePath: d.SharePath, Form: string(d.Form),
+		Source: d.Source, RuleID: d.RuleID,
+	}
+}
+
+// ndjsonWriter writes one JSON object a line, flushed at once so a
+// consumer at the end of a pipe sees each detection as it is found.
+type ndjsonWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+func newNDJSONWriter(w io.Writer) *ndjsonWriter {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	// Paths and command lines hold '<', '>' and '&' often; \u003c would
+	// only make them harder to read and grep.
+	enc.SetEscapeHTML(false)
+	return &ndjsonWriter{bw: bw, enc: enc}
+}
+
+func (n *ndjsonWriter) Write(d *detector.Detection) error {
+	if err := n.enc.Encode(toRecord(d)); err != nil {
+		return err
+	}
+	return n.bw.Flush()
+}
+
+func (n *ndjsonWriter) Close() error { return n.bw.Flush() }
+
+// tableWriter collects detections and prints them as aligned columns when
+// closed (alignment needs every row's width).
+type tableWriter struct {
+	w    io.Writer
+	rows [][]string
+}
+
+var tableHeader = []string{"TIME", "HOSTNAME", "USERNAME", "PID", "FORM", "DRIVE", "PATH", "SOURCE"}
+
+func newTableWriter(w io.Writer) *tableWriter { return &tableWriter{w: w} }
+
+func (t *tableWriter) Write(d *detector.Detection) error {
+	ts := "-"
+	if !d.Time.IsZero() {
+		ts = d.Time.UTC().Format(time.RFC3339)
+	}
+	t.rows = append(t.rows, []string{ts, d.Host, d.User, strconv.FormatInt(d.PID, 10),
+		string(d.Form), d.ClientDrive, d.Executable, d.Source})
+	return nil
+}
+
+func (t *tableWriter) Close() error {
+	if len(t.rows) == 0 {
+		return nil // the summary on stderr says "0 detections"
+	}
+	tw := tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
+	writeRow(tw, tableHeader)
+	for _, r := range t.rows {
+		writeRow(tw, r)
+	}
+	return tw.Flush()
+}
+
+func writeRow(w io.Writer, cells []string) {
+	var b strings.Builder
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteByte('\t')
+		}
+		b.WriteString(cell(c))
+	}
+	b.WriteByte('\n')
+	io.WriteString(w, b.String())
+}
+
+// cell makes a value safe for one table cell: empty becomes "-", and
+// control characters (tabs, newlines, terminal escapes an attacker could
+// plant in a command line) are shown escaped.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
+
+// isTerminal reports whether w is a terminal, where a progress line
+// rewritten in place makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/file"
+)
+
+func init() { subcommands = append(subcommands, newScanCmd) }
+
+// batchSize is how many events go to the detector at once: large enough
+// that a plugin round trip is paid rarely, small enough that detections
+// appear promptly.
+const batchSize = 256
+
+// maxErrorsPerFile caps the bad-record lines printed for one input, so a
+// damaged log cannot bury the others' messages; the summary still counts
+// them all.
+const maxErrorsPerFile = 20
+
+type scanFlags struct {
+	format          string
+	failOnDetection bool
+}
+
+func newScanCmd() *cobra.Command {
+	var sf scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [flags] PATH...",
+		Short: "Scan event log files for executions from RDP client drives",
+		Long: `Scan reads EVTX, Windows event XML (wevtutil, Get-WinEvent) and JSON
+(ECS / Elastic Defend / winlogbeat, NDJSON, evtx_dump, Elasticsearch exports)
+files, gzip-compressed or not, and prints every process start run from an RDP
+client's redirected drive. Directories are read recursively; "-" reads
+standard input. The format is recognized from each file's content.
+
+Exit status: 0 when every input was read, 1 with --fail-on-detection when
+something was detected, 2 when an input or record could not be read (the
+others are still read) or on a usage error.`,
+		Example: `  tsclientwatch scan C:\Windows\System32\winevt\Logs\Security.evtx
+  tsclientwatch scan --format ndjson ./exports/ | jq .path
+  wevtutil qe Security /q:"*[System[EventID=4688]]" /f:xml | tsclientwatch scan -`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("scan: no input given (name files or directories, or - for standard input)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScan(cmd, sf, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sf.format, "format", "table", "output format: table or ndjson")
+	f.Bool("strict", false, "match exactly what the Elastic rule matches (kernel path form, .exe, event.type start)")
+	f.StringSlice("extensions", []string{".exe"}, "executable extensions to match, comma-separated")
+	f.BoolVar(&sf.failOnDetection, "fail-on-detection", false, "exit with status 1 when anything is detected")
+	f.String("plugin", "", "run the rule in this go-plugin binary instead of in process")
+	f.String("plugin-sha256", "", "SHA-256 checksum the plugin binary must have")
+	f.Bool("plugin-allow-unverified", false, "run the plugin without checking its checksum")
+	config.MustBindFlag(f, "strict", "detector.strict")
+	config.MustBindFlag(f, "extensions", "detector.extensions")
+	config.MustBindFlag(f, "plugin", "plugin.path")
+	config.MustBindFlag(f, "plugin-sha256", "plugin.sha256")
+	config.MustBindFlag(f, "plugin-allow-unverified", "plugin.allow_unverified")
+	return cmd
+}
+
+func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
+	var out detectionWriter
+	stdout := cmd.OutOrStdout()
+	switch sf.format {
+	case "table":
+		out = newTableWriter(stdout)
+	case "ndjson":
+		out = newNDJSONWriter(stdout)
+	default:
+		return usageError("scan: --format %q is not an output format (want table or ndjson)", sf.format)
+	}
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	det, closeDetector, err := buildDetector(ctx, cfg)
+	if err != nil {
+		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
+	}
+	defer closeDetector()
+
+	con := newConsole(cmd.ErrOrStderr())
+	s := &scanner{ctx: ctx, det: det, out: out, con: con, badPerFile: map[string]int{}}
+	var counters file.Counters
+	stopProgress := con.startProgress(&counters)
+	readErr := file.ReadPaths(ctx, paths, file.Options{
+		Sink:     source.Sink{Event: s.event, Bad: s.bad},
+		Error:    func(e *file.InputError) { con.printf("%v\n", e) },
+		Counters: &counters,
+		Stdin:    cmd.InOrStdin(),
+	})
+	if readErr == nil {
+		readErr = s.flush()
+	}
+	stopProgress()
+	if err := out.Close(); err != nil && readErr == nil {
+		readErr = fmt.Errorf("write output: %w", err)
+	}
+	for name, n := range s.badPerFile {
+		if n > maxErrorsPerFile {
+			con.printf("%s: %d bad records in all (%d shown)\n", name, n, maxErrorsPerFile)
+		}
+	}
+	con.printf("%s\n", summary(&counters, s.detections))
+	switch {
+	case readErr != nil:
+		return &exitCodeError{code: exitError, err: readErr}
+	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0:
+		return &exitCodeError{code: exitError}
+	case sf.failOnDetection && s.detections > 0:
+		return &exitCodeError{code: exitDetection}
+	}
+	return nil
+}
+
+// scanner batches decoded events through the detector and writes what it
+// finds.
+type scanner struct {
+	ctx        context.Context
+	det        detector.Detector
+	out        detectionWriter
+	con        *console
+	batch      []detector.Event
+	found      []detector.Detection
+	detections int
+	badPerFile map[string]int
+}
+
+func (s *scanner) event(ev *detector.Event) error {
+	s.batch = append(s.batch, *ev)
+	if len(s.batch) < batchSize {
+		return nil
+	}
+	return s.flush()
+}
+
+func (s *scanner) flush() error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	found, err := s.det.Detect(s.ctx, s.batch, s.found[:0])
+	s.batch = s.batch[:0]
+	if err != nil {
+		return fmt.Errorf("detector: %w", err)
+	}
+	s.found = found
+	for i := range found {
+		if err := s.out.Write(&found[i]); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	s.detections += len(found)
+	return nil
+}
+
+func (s *scanner) bad(re *source.RecordError) {
+	n := s.badPerFile[re.File] + 1
+	s.badPerFile[re.File] = n
+	switch {
+	case n <= maxErrorsPerFile:
+		s.con.printf("%v\n", re)
+	case n == maxErrorsPerFile+1:
+		s.con.printf("%s: more bad records, not shown one by one\n", re.File)
+	}
+}
+
+func summary(c *file.Counters, detections int) string {
+	msg := fmt.Sprintf("%s, %s", plural(c.Files.Load(), "file"), plural(c.Records.Load(), "record"))
+	if bad := c.Bad.Load(); bad > 0 {
+		msg += fmt.Sprintf(" (%d bad)", bad)
+	}
+	msg += ", " + plural(int64(detections), "detection")
+	msg += ", " + plural(c.Failed.Load()+c.Bad.Load(), "error")
+	return msg
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// console serializes writes to stderr with the progress line, which is
+// erased before any other message so the two never mix on one line.
+type console struct {
+	mu       sync.Mutex
+	w        io.Writer
+	terminal bool
+	shown    int // width of the progress line on screen, 0 when none
+}
+
+func newConsole(w io.Writer) *console {
+	return &console{w: w, terminal: isTerminal(w)}
+}
+
+func (c *console) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clearLocked()
+	fmt.Fprintf(c.w, format, args...)
+}
+
+func (c *console) clearLocked() {
+	if c.shown > 0 {
+		fmt.Fprintf(c.w, "\r%*s\r", c.shown, "")
+		c.shown = 0
+	}
+}
+
+// Progress is only worth drawing for long runs: after this long, or from
+// the start when the inputs are at least this large.
+const (
+	progressAfter    = 2 * time.Second
+	progressMinBytes = 50 << 20
+	progressEvery    = 250 * time.Millisecond
+)
+
+// startProgress draws a progress line on a terminal while work goes on,
+// and returns the function that stops and erases it.
+func (c *console) startProgress(counters *file.Counters) (stop func()) {
+	if !c.terminal {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				elapsed := now.Sub(start)
+				if elapsed < progressAfter && counters.BytesTotal.Load() < progressMinBytes {
+					continue
+				}
+				c.drawProgress(counters, elapsed)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		c.mu.Lock()
+		c.clearLocked()
+		c.mu.Unlock()
+	}
+}
+
+func (c *console) drawProgress(counters *file.Counters, elapsed time.Duration) {
+	mb := float64(counters.Bytes.Load()) / (1 << 20)
+	line := fmt.Sprintf("%d/%d files, %d records, %.1f MB, %.1f MB/s",
+		counters.Files.Load(), counters.FilesTotal.Load(), counters.Records.Load(), mb, mb/elapsed.Seconds())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Pad over a longer previous line instead of clearing it, so the
+	// line does not flicker.
+	pad := max(c.shown-len(line), 0)
+	fmt.Fprintf(c.w, "\r%s%*s", line, pad, "")
+	c.shown = len(line) + pad
+}
