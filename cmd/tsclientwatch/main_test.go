@@ -184,11 +184,11 @@ func TestScanTable(t *testing.T) {
 func TestCell(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"":                  "-",
-		`C:\a b.exe`:        `C:\a b.exe`,
-		"a\tb":              `a\tb`,
-		"evil\x1b[2Jclear":  `evil\x1b[2Jclear`,
-		"line1\nline2":      `line1\nline2`,
+		"":                 "-",
+		`C:\a b.exe`:       `C:\a b.exe`,
+		"a\tb":             `a\tb`,
+		"evil\x1b[2Jclear": `evil\x1b[2Jclear`,
+		"line1\nline2":     `line1\nline2`,
 		"caf\u00e9 \u65e5": "caf\u00e9 \u65e5",
 	} {
 		if got := cell(in); got != want {
