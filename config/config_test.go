@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
 
 // env returns a LookupEnv over a fixed map, so tests never see the real
@@ -379,5 +380,43 @@ func TestProcessEnvironment(t *testing.T) {
 	}
 	if cfg.Store.MaxEvents != 77 {
 		t.Fatalf("max_events = %d", cfg.Store.MaxEvents)
+	}
+}
+
+// TestExamples loads the sample files shipped in testdata/config: the three
+// formats give one configuration, and the broken ones fail by key.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	want := Default()
+	want.Sources = []SourceConfig{{Type: "file", Path: "/var/log/winlogbeat/winlogbeat.ndjson", Follow: true}, {Type: "live"}}
+	for _, name := range []string{"example.yaml", "example.toml", "example.json"} {
+		path := testdir.Testdata(t, "config", name)
+		cfg, err := load(t, Options{File: path})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want.File = path
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, cfg, want)
+		}
+	}
+	for name, msg := range map[string]string{
+		"invalid.yaml":     `detector.strict: "maybe" is not true or false`,
+		"unknown_key.yaml": "unknown configuration key store.max_event",
+	} {
+		_, err := load(t, Options{File: testdir.Testdata(t, "config", name)})
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: err = %v, want %q", name, err, msg)
+		}
+	}
+}
+
+func BenchmarkLoad(b *testing.B) {
+	path := testdir.Testdata(b, "config", "example.yaml")
+	opts := Options{File: path, LookupEnv: env(map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "10"})}
+	for b.Loop() {
+		if _, err := Load(opts); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -12,9 +12,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+	"github.com/tsclientwatch/tsclientwatch/source/file"
 )
 
 func TestMain(m *testing.M) {
@@ -379,5 +381,66 @@ func TestConfigOutputLoads(t *testing.T) {
 	_, want, _ := strings.Cut(r.stdout, "\n")
 	if again.code != exitOK || body != want {
 		t.Fatalf("code %d stderr %q\n%s\nvs\n%s", again.code, again.stderr, body, want)
+	}
+}
+
+// TestConsole checks that a message erases the progress line first, so
+// the two never share a line.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	c := newConsole(&buf)
+	var counters file.Counters
+	counters.FilesTotal.Store(3)
+	counters.Files.Store(1)
+	counters.Records.Store(1234)
+	counters.Bytes.Store(3 << 20)
+	c.drawProgress(&counters, 2*time.Second)
+	line := "1/3 files, 1234 records, 3.0 MB, 1.5 MB/s"
+	if got := buf.String(); got != "\r"+line {
+		t.Fatalf("progress %q", got)
+	}
+	buf.Reset()
+	c.printf("x.evtx: bad\n")
+	if got, want := buf.String(), "\r"+strings.Repeat(" ", len(line))+"\rx.evtx: bad\n"; got != want {
+		t.Fatalf("message %q, want %q", got, want)
+	}
+	buf.Reset()
+	c.printf("next\n")
+	if buf.String() != "next\n" {
+		t.Fatalf("second message %q", buf.String())
+	}
+	// Not a terminal: no progress at all.
+	stop := c.startProgress(&counters)
+	stop()
+	if buf.String() != "next\n" {
+		t.Fatalf("progress drawn on a non-terminal: %q", buf.String())
+	}
+}
+
+func TestScanDebugLog(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "scan", "--log-level=debug", testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	if r.code != exitOK || !strings.Contains(r.stderr, "level=DEBUG msg=scan rule="+detector.RuleID) {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// BenchmarkScan runs the whole scan command over the evtx-rs corpus.
+func BenchmarkScan(b *testing.B) {
+	dir := testdir.Shared(b, "evtx-corpus", "evtx-rs")
+	var size int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			size += info.Size()
+		}
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		var out, errOut bytes.Buffer
+		if code := runContext(context.Background(), []string{"scan", "--format=ndjson", dir}, nil, &out, &errOut); code == exitDetection {
+			b.Fatalf("code %d: %s", code, errOut.String())
+		}
 	}
 }

@@ -96,6 +96,9 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
 	}
 	defer closeDetector()
+	rule := det.Info()
+	newLogger(cfg, cmd.ErrOrStderr()).Debug("scan", "rule", rule.ID, "strict", rule.Strict,
+		"extensions", cfg.Detector.Extensions, "config", cfg.File, "inputs", len(paths))
 
 	con := newConsole(cmd.ErrOrStderr())
 	s := &scanner{ctx: ctx, det: det, out: out, con: con, badPerFile: map[string]int{}}

@@ -418,3 +418,37 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("err=%v input errors=%v", err, failed)
 	}
 }
+
+// BenchmarkReadPaths reads the evtx-rs corpus (several multi-chunk logs)
+// through the dispatcher, events discarded.
+func BenchmarkReadPaths(b *testing.B) {
+	dir := testdir.Shared(b, "evtx-corpus", "evtx-rs")
+	var c Counters
+	for b.Loop() {
+		c = Counters{}
+		err := ReadPaths(context.Background(), []string{dir}, Options{
+			Sink:     source.Sink{Event: func(*detector.Event) error { return nil }},
+			Counters: &c,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(c.BytesTotal.Load())
+	b.ReportMetric(float64(c.Records.Load())*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkReadPathsJSON reads the NDJSON sample through the dispatcher.
+func BenchmarkReadPathsJSON(b *testing.B) {
+	p := testdir.Shared(b, "json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
+	var c Counters
+	for b.Loop() {
+		c = Counters{}
+		if err := ReadPaths(context.Background(), []string{p}, Options{
+			Sink: source.Sink{Event: func(*detector.Event) error { return nil }}, Counters: &c,
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(c.BytesTotal.Load())
+}
