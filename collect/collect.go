@@ -1,0 +1,384 @@
+// Package collect runs the configured event sources and fills the detection
+// store: each source's events are batched, run through a detector.Detector
+// and the detections added to a store.Store. It keeps one status per source
+// (state, counters, last error) for the tsclientwatch_status table.
+//
+// File sources replay EVTX, event XML or JSON through source/file, or, with
+// follow, tail a growing file by polling (so it works on every platform and
+// file system) and survive rotation and truncation. Live sources need a
+// watcher the caller provides (Options.OpenLive); without one they are
+// reported as unavailable, and everything else still runs.
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/file"
+	"github.com/tsclientwatch/tsclientwatch/store"
+	"github.com/tsclientwatch/tsclientwatch/tables"
+)
+
+// Source states as the status table shows them.
+const (
+	StateStarting    = "starting"    // not started yet (earlier replays still running)
+	StateRunning     = "running"     // reading, or following and caught up
+	StateWaiting     = "waiting"     // following a file that does not exist (yet)
+	StateDone        = "done"        // a replay that read its input to the end
+	StateFailed      = "failed"      // nothing could be read
+	StateStopped     = "stopped"     // ended by Close or the context
+	StateUnavailable = "unavailable" // no watcher for this source on this build/platform
+)
+
+// Defaults for Options.
+const (
+	DefaultPollInterval = 250 * time.Millisecond
+	DefaultBatchSize    = 512
+)
+
+// LiveWatcher is a running live process watcher (source/live's Watcher
+// satisfies it).
+type LiveWatcher interface {
+	// Run hands events to sink until ctx ends or Close is called.
+	Run(ctx context.Context, sink source.Sink) error
+	// Close releases the watcher; a Run in progress returns.
+	Close() error
+}
+
+// Options configure a Collector.
+type Options struct {
+	// Sources are the configured sources, in order. Non-follow file
+	// sources are replayed one after another in this order, so eids
+	// follow it; followed files and live sources run alongside.
+	Sources []config.SourceConfig
+	// Detector runs the rule on each batch. Required.
+	Detector detector.Detector
+	// Store receives the detections. Required.
+	Store *store.Store
+	// PollInterval is how often a followed file is checked for new data;
+	// 0 means DefaultPollInterval.
+	PollInterval time.Duration
+	// BatchSize is how many events go to the detector at once; 0 means
+	// DefaultBatchSize.
+	BatchSize int
+	// OpenLive starts the watcher for a live source type ("live", "ebpf",
+	// "fanotify", "etw", "eventlog"). nil means no live watcher exists in
+	// this build: such sources are reported as unavailable.
+	OpenLive func(ctx context.Context, typ string) (LiveWatcher, error)
+}
+
+// Collector runs sources into a store. Create it with New, start it with
+// Run, stop it with Close.
+type Collector struct {
+	opts    Options
+	sources []*sourceRun
+
+	base     context.Context // ended by Close
+	stop     context.CancelFunc
+	started  atomic.Bool
+	finished chan struct{} // closed when Run returns
+
+	pending atomic.Int64  // sources that have not finished their first pass
+	ready   chan struct{} // closed when pending reaches 0
+}
+
+// New checks opts and builds a Collector. An unknown source type or a file
+// source without a path is an error naming the source.
+func New(opts Options) (*Collector, error) {
+	if opts.Detector == nil || opts.Store == nil {
+		return nil, errors.New("collect: Detector and Store are required")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	c := &Collector{opts: opts, finished: make(chan struct{}), ready: make(chan struct{})}
+	c.base, c.stop = context.WithCancel(context.Background())
+	for i, sc := range opts.Sources {
+		switch sc.Type {
+		case config.SourceFile:
+			if sc.Path == "" {
+				return nil, fmt.Errorf("collect: sources[%d]: file source without a path", i)
+			}
+		case config.SourceLive, config.SourceEBPF, config.SourceFanotify, config.SourceETW, config.SourceEventLog:
+		default:
+			return nil, fmt.Errorf("collect: sources[%d]: unknown source type %q", i, sc.Type)
+		}
+		target := sc.Path
+		if sc.Type != config.SourceFile {
+			target = sc.Type
+		}
+		c.sources = append(c.sources, &sourceRun{
+			c:      c,
+			cfg:    sc,
+			status: tables.SourceStatus{Type: sc.Type, Target: target, State: StateStarting},
+		})
+	}
+	c.pending.Store(int64(len(c.sources)))
+	if len(c.sources) == 0 {
+		close(c.ready)
+	}
+	return c, nil
+}
+
+// Run runs every source until each has finished (replays read to the end)
+// or ctx ends or Close is called. It returns nil then: what each source did
+// is in Status. It may be called once.
+func (c *Collector) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("collect: Run called twice")
+	}
+	defer close(c.finished)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAfter := context.AfterFunc(c.base, cancel)
+	defer stopAfter()
+
+	var wg sync.WaitGroup
+	var replays []*sourceRun
+	for _, s := range c.sources {
+		switch {
+		case s.cfg.Type == config.SourceFile && !s.cfg.Follow:
+			replays = append(replays, s)
+		case s.cfg.Type == config.SourceFile:
+			wg.Go(func() { s.follow(ctx) })
+		default:
+			wg.Go(func() { s.live(ctx) })
+		}
+	}
+	if len(replays) > 0 {
+		wg.Go(func() {
+			for _, s := range replays {
+				s.replay(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Close stops Run and waits for it to return. It is safe to call more than
+// once and before Run.
+func (c *Collector) Close() error {
+	c.stop()
+	if c.started.Load() {
+		<-c.finished
+	}
+	return nil
+}
+
+// Ready is closed once every source has finished its first pass: replays
+// have read their input, followed files have caught up with their current
+// end (or found them missing), live sources have started or failed. A
+// one-shot query waits for it before running SQL.
+func (c *Collector) Ready() <-chan struct{} { return c.ready }
+
+// Done is closed when Run has returned.
+func (c *Collector) Done() <-chan struct{} { return c.finished }
+
+// Status returns one status per configured source, in configuration order,
+// or a single "none" row saying no source is configured.
+func (c *Collector) Status() []tables.SourceStatus {
+	if len(c.sources) == 0 {
+		return []tables.SourceStatus{tables.NoSource("no sources configured: add sources to the configuration, or use --replay / --live")}
+	}
+	out := make([]tables.SourceStatus, len(c.sources))
+	for i, s := range c.sources {
+		s.mu.Lock()
+		out[i] = s.status
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// sourceRun is one configured source: its status and its detector pipeline.
+type sourceRun struct {
+	c         *Collector
+	cfg       config.SourceConfig
+	readyOnce sync.Once
+
+	mu     sync.Mutex
+	status tables.SourceStatus
+
+	// Used only by the source's own goroutine.
+	batch []detector.Event
+	out   []detector.Detection
+}
+
+// markReady records that the source finished its first pass.
+func (s *sourceRun) markReady() {
+	s.readyOnce.Do(func() {
+		if s.c.pending.Add(-1) == 0 {
+			close(s.c.ready)
+		}
+	})
+}
+
+func (s *sourceRun) setState(state string) {
+	s.mu.Lock()
+	s.status.State = state
+	if state == StateRunning && s.status.Started.IsZero() {
+		s.status.Started = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+// fail counts an error and makes it the last one.
+func (s *sourceRun) fail(err error) {
+	s.mu.Lock()
+	s.status.Errors++
+	s.status.LastError = err.Error()
+	s.mu.Unlock()
+}
+
+// sink is the source.Sink every reader and watcher of this source feeds.
+func (s *sourceRun) sink(ctx context.Context) source.Sink {
+	return source.Sink{
+		Event: func(ev *detector.Event) error {
+			s.batch = append(s.batch, *ev)
+			if len(s.batch) >= s.c.opts.BatchSize {
+				return s.flush(ctx)
+			}
+			return nil
+		},
+		Bad: func(re *source.RecordError) { s.fail(re) },
+	}
+}
+
+// flush runs the batch through the detector and stores the detections. A
+// detector failure drops the batch (counted and reported) and reading goes
+// on; only the end of ctx stops the reader.
+func (s *sourceRun) flush(ctx context.Context) error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	n := int64(len(s.batch))
+	var err error
+	s.out, err = s.c.opts.Detector.Detect(ctx, s.batch, s.out[:0])
+	s.batch = s.batch[:0]
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		s.mu.Lock()
+		s.status.EventsRead += n
+		s.status.Dropped += n
+		s.status.Errors++
+		s.status.LastError = fmt.Sprintf("detector: %v (%d events dropped)", err, n)
+		s.mu.Unlock()
+		return nil
+	}
+	s.c.opts.Store.Add(s.out...)
+	s.mu.Lock()
+	s.status.EventsRead += n
+	s.status.Detections += int64(len(s.out))
+	s.mu.Unlock()
+	clear(s.out) // drop references to event strings until the next batch
+	return ctx.Err()
+}
+
+// replay reads a file or directory once.
+func (s *sourceRun) replay(ctx context.Context) {
+	defer s.markReady()
+	if ctx.Err() != nil {
+		s.setState(StateStopped)
+		return
+	}
+	s.setState(StateRunning)
+	var counters file.Counters
+	err := file.ReadPaths(ctx, []string{s.cfg.Path}, file.Options{
+		Sink:     s.sink(ctx),
+		Error:    func(ie *file.InputError) { s.fail(ie) },
+		Counters: &counters,
+	})
+	if err == nil {
+		err = s.flush(ctx)
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		s.setState(StateStopped)
+	case err != nil:
+		s.fail(err)
+		s.setState(StateFailed)
+	case counters.Failed.Load() > 0 && counters.Failed.Load() >= counters.Files.Load():
+		s.setState(StateFailed) // every input failed; last_error says why
+	default:
+		if counters.FilesTotal.Load() == 0 && counters.Failed.Load() == 0 {
+			s.fail(fmt.Errorf("%s: no files to read", s.cfg.Path))
+		}
+		s.setState(StateDone)
+	}
+}
+
+// live runs a live watcher, or reports why there is none.
+func (s *sourceRun) live(ctx context.Context) {
+	defer s.markReady()
+	if s.c.opts.OpenLive == nil {
+		s.setState(StateUnavailable)
+		s.fail(fmt.Errorf("the live process watcher (%s) is not built yet on this platform (%s/%s); replay log files with a file source instead",
+			s.cfg.Type, runtime.GOOS, runtime.GOARCH))
+		return
+	}
+	w, err := s.c.opts.OpenLive(ctx, s.cfg.Type)
+	if err != nil {
+		s.setState(StateUnavailable)
+		s.fail(err)
+		return
+	}
+	var closeOnce sync.Once
+	closeW := func() { closeOnce.Do(func() { w.Close() }) }
+	defer closeW()
+	// A watcher blocked in the kernel may only notice Close.
+	defer context.AfterFunc(ctx, closeW)()
+	s.setState(StateRunning)
+	s.markReady()
+
+	// Events arrive one at a time, so a timer flushes a partial batch:
+	// a detection must not wait for BatchSize more process starts.
+	flushed := make(chan error, 1)
+	var mu sync.Mutex // the watcher's goroutine and the timer both touch the batch
+	sink := s.sink(ctx)
+	locked := source.Sink{
+		Event: func(ev *detector.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return sink.Event(ev)
+		},
+		Bad: sink.Bad,
+	}
+	tick := time.NewTicker(s.c.opts.PollInterval)
+	defer tick.Stop()
+	go func() { flushed <- w.Run(ctx, locked) }()
+	for {
+		select {
+		case <-tick.C:
+			mu.Lock()
+			s.flush(ctx)
+			mu.Unlock()
+		case err := <-flushed:
+			mu.Lock()
+			s.flush(ctx)
+			mu.Unlock()
+			switch {
+			case ctx.Err() != nil:
+				s.setState(StateStopped)
+			case err != nil:
+				s.fail(err)
+				s.setState(StateFailed)
+			default:
+				s.setState(StateStopped)
+			}
+			return
+		}
+	}
+}
