@@ -85,33 +85,98 @@ var fieldNames = [nFields]string{
 	fWinlogChannel:     "winlog.channel",
 }
 
-// wanted maps a full dotted name to its field; prefixes holds every proper
-// prefix of those names, so the walk descends only into objects that can
-// lead to a wanted field (process.Ext, process.parent.thread... are skipped).
-var (
-	wanted   = map[string]int{}
-	prefixes = map[string]bool{}
-)
-
-func init() {
-	for id, name := range fieldNames {
-		wanted[name] = id
-		for i := 0; i < len(name); i++ {
-			if name[i] == '.' {
-				prefixes[name[:i]] = true
-			}
-		}
+// lookup classifies a dotted path: the field it names (>= 0), isPrefix for
+// a proper prefix of a field's name (the walk descends only into those
+// objects, so process.Ext or process.parent.thread are skipped), or
+// notWanted. A switch, which the compiler turns into length and byte
+// comparisons without converting the []byte, was measured about twice as
+// fast as map lookups here; TestLookup keeps it in step with fieldNames.
+func lookup(path []byte) int {
+	switch string(path) {
+	case "@timestamp":
+		return fTimestamp
+	case "process.start":
+		return fProcessStart
+	case "event.created":
+		return fEventCreated
+	case "event.type":
+		return fEventType
+	case "event.category":
+		return fEventCategory
+	case "process.executable":
+		return fExecutable
+	case "process.pid":
+		return fPID
+	case "process.parent.pid":
+		return fParentPID
+	case "process.ppid":
+		return fPPID
+	case "process.command_line":
+		return fCommandLine
+	case "process.args":
+		return fArgs
+	case "process.working_directory":
+		return fWorkingDirectory
+	case "process.parent.executable":
+		return fParentExecutable
+	case "user.name":
+		return fUserName
+	case "user.domain":
+		return fUserDomain
+	case "process.user.name":
+		return fProcessUserName
+	case "process.user.domain":
+		return fProcessUserDomain
+	case "host.name":
+		return fHostName
+	case "host.hostname":
+		return fHostHostname
+	case "host.os.type":
+		return fHostOSType
+	case "host.os.family":
+		return fHostOSFamily
+	case "host.os.platform":
+		return fHostOSPlatform
+	case "process.hash.sha256":
+		return fSHA256
+	case "data_stream.dataset":
+		return fDataStreamDataset
+	case "event.dataset":
+		return fEventDataset
+	case "event.module":
+		return fEventModule
+	case "agent.type":
+		return fAgentType
+	case "winlog.channel":
+		return fWinlogChannel
+	case "agent", "data_stream", "event", "host", "host.os", "process", "process.hash", "process.parent", "process.user", "user", "winlog":
+		return isPrefix
 	}
+	return notWanted
 }
+
+const (
+	notWanted = -1
+	isPrefix  = -2
+)
 
 // Mapper maps ECS documents to events. It keeps scratch space between calls,
 // so reuse one per goroutine; the zero value is ready to use.
 type Mapper struct {
-	slots [nFields]*fastjson.Value
-	path  []byte
-	visit func(key []byte, v *fastjson.Value)
-	sb    strings.Builder
+	slots   [nFields]*fastjson.Value
+	last    [nSlots]string // see intern
+	path    []byte
+	num     []byte
+	scratch []byte
+	visit   func(key []byte, v *fastjson.Value)
+	sb      strings.Builder
 }
+
+// Interning slots: one per field, plus the joined DOMAIN\name.
+const (
+	slotUser = nFields
+	nSlots   = nFields + 1
+)
 
 // Map fills ev from the ECS document v (an object). Missing fields leave
 // the Event's fields zero. A field of the wrong JSON type (an object where a
@@ -139,12 +204,13 @@ func (m *Mapper) visitKey(key []byte, v *fastjson.Value) {
 		m.path = append(m.path, '.')
 	}
 	m.path = append(m.path, key...)
-	if id, ok := wanted[string(m.path)]; ok {
+	switch id := lookup(m.path); {
+	case id >= 0:
 		// The first spelling wins when a document has both forms.
 		if m.slots[id] == nil && v.Type() != fastjson.TypeNull {
 			m.slots[id] = v
 		}
-	} else if prefixes[string(m.path)] && v.Type() == fastjson.TypeObject {
+	case id == isPrefix && v.Type() == fastjson.TypeObject:
 		o, _ := v.Object()
 		o.Visit(m.visit)
 	}
@@ -187,7 +253,9 @@ func (m *Mapper) fill(ev *detector.Event) error {
 			}
 		}
 	}
-	ev.SHA256 = strings.ToLower(ev.SHA256)
+	if hasUpper(ev.SHA256) {
+		ev.SHA256 = strings.ToLower(ev.SHA256)
+	}
 	if ev.CommandLine == "" {
 		if ev.CommandLine, err = m.args(); err != nil {
 			return err
@@ -245,19 +313,43 @@ func (m *Mapper) scalar(id int) (*fastjson.Value, error) {
 // str returns field id as a newly allocated string (the parser's memory is
 // reused for the next document). Numbers are taken as written.
 func (m *Mapper) str(id int) (string, error) {
+	b, err := m.raw(id)
+	if len(b) == 0 || err != nil {
+		return "", err
+	}
+	return m.intern(id, b), nil
+}
+
+// raw returns the bytes of a string or number field, valid until the next
+// document; nil when absent.
+func (m *Mapper) raw(id int) ([]byte, error) {
 	v, err := m.scalar(id)
 	if v == nil || err != nil {
-		return "", err
+		return nil, err
 	}
 	switch v.Type() {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return string(b), nil
+		return b, nil
 	case fastjson.TypeNumber:
-		return string(v.MarshalTo(nil)), nil
+		m.num = v.MarshalTo(m.num[:0])
+		return m.num, nil
 	default:
-		return "", fmt.Errorf("%s: want a string, got %s", fieldNames[id], v.Type())
+		return nil, fmt.Errorf("%s: want a string, got %s", fieldNames[id], v.Type())
 	}
+}
+
+// intern returns b as a string, reusing the string of the previous
+// document's field slot when the bytes are the same. Logs repeat host,
+// dataset, user and parent from one event to the next, so this saves most
+// of the per-event allocations.
+func (m *Mapper) intern(slot int, b []byte) string {
+	if string(b) == m.last[slot] {
+		return m.last[slot]
+	}
+	s := string(b)
+	m.last[slot] = s
+	return s
 }
 
 // int reads a process id written as a JSON number or a decimal or 0x-hex
@@ -459,29 +551,30 @@ func (m *Mapper) args() (string, error) {
 }
 
 func (m *Mapper) user(nameID, domainID int) (string, error) {
-	name, err := m.str(nameID)
-	if name == "" || err != nil {
+	name, err := m.raw(nameID)
+	if len(name) == 0 || err != nil {
 		return "", err
 	}
-	domain, err := m.str(domainID)
+	m.scratch = append(m.scratch[:0], name...) // raw may reuse its buffer
+	domain, err := m.raw(domainID)
 	if err != nil {
 		return "", err
 	}
-	if domain == "" || strings.ContainsRune(name, '\\') {
-		return name, nil
+	if len(domain) > 0 && bytes.IndexByte(m.scratch, '\\') < 0 {
+		m.scratch = append(append(append(m.scratch[:0], domain...), '\\'), name...)
 	}
-	return domain + `\` + name, nil
+	return m.intern(slotUser, m.scratch), nil
 }
 
 // hostOS returns host.os.type, else host.os.family or platform normalized,
 // else what the source implies.
 func (m *Mapper) hostOS(ev *detector.Event) (string, error) {
 	for _, id := range [...]int{fHostOSType, fHostOSFamily, fHostOSPlatform} {
-		s, err := m.str(id)
+		b, err := m.raw(id)
 		if err != nil {
 			return "", err
 		}
-		if os := NormalizeOS(s); os != "" {
+		if os := normalizeOS(b); os != "" {
 			return os, nil
 		}
 	}
@@ -490,8 +583,21 @@ func (m *Mapper) hostOS(ev *detector.Event) (string, error) {
 
 // NormalizeOS maps host.os.type, family or platform values to the three
 // host.os.type spellings the rule knows, or "" when s names none of them.
-func NormalizeOS(s string) string {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+func NormalizeOS(s string) string { return normalizeOS([]byte(s)) }
+
+func normalizeOS(b []byte) string {
+	b = bytes.TrimSpace(b)
+	var lower [16]byte
+	if len(b) > len(lower) {
+		return ""
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower[:len(b)]) {
 	case "windows", "win32", "win64":
 		return detector.OSWindows
 	case "macos", "darwin", "mac os x", "osx", "mac":
@@ -565,4 +671,13 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+func hasUpper(s string) bool {
+	for i := range len(s) {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

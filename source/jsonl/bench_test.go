@@ -1,0 +1,125 @@
+package jsonl_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/jsonl"
+)
+
+// benchInput is NDJSON of n Elastic Defend process events of about 1.3 KB,
+// one in a thousand executed from \Device\Mup\tsclient.
+func benchInput(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		exe := fmt.Sprintf(`C:\\Program Files\\Vendor%d\\bin\\tool%d.exe`, i%50, i%7)
+		if i%1000 == 999 {
+			exe = `\\Device\\Mup\\tsclient\\C\\Tools\\a.exe`
+		}
+		fmt.Fprintf(&b, `{"@timestamp":"2024-03-12T09:%02d:%02d.%07dZ","agent":{"id":"7d5f1c2e-0b7a-4c3e-9d51-2f8a6b4e9c10","type":"endpoint","version":"8.12.2"},`+
+			`"data_stream":{"dataset":"endpoint.events.process","namespace":"default","type":"logs"},"ecs":{"version":"8.10.0"},`+
+			`"event":{"action":"start","category":["process"],"created":"2024-03-12T09:41:07.5121934Z","dataset":"endpoint.events.process","id":"NTgx0Yh3t2Wv+QkA++++%06d","kind":"event","module":"endpoint","sequence":%d,"type":["start"]},`+
+			`"host":{"architecture":"x86_64","hostname":"fin-ws-%03d","id":"0f3c6e2a-8d4b-4b1f-a2c7-5e9d1b7f3a64","name":"fin-ws-%03d","os":{"family":"windows","full":"Windows 11 Enterprise 22H2 (10.0.22621.3155)","kernel":"22H2 (10.0.22621.3155)","name":"Windows","platform":"windows","type":"windows","version":"22H2 (10.0.22621.3155)"}},`+
+			`"process":{"args":["%s","--flag","value"],"args_count":3,"command_line":"\"%s\" --flag value","entity_id":"N2Q1ZjFjMmUtMGI3YS00YzNlLTlkNTEtMmY4YTZiNGU5YzEwLTc3MjQtMTMzNTUwODU2Njc=",`+
+			`"executable":"%s","hash":{"md5":"0b5ed1a58a3ab0ab1a2a6e8b1b42b6f1","sha256":"7e1c1c62c02e8a8f6fd3e6c1b0c3c4c1f3a9b2d3e4f5a6b7c8d9e0f1a2b3c4d5"},"name":"tool.exe",`+
+			`"parent":{"executable":"C:\\Windows\\explorer.exe","name":"explorer.exe","pid":5512},"pid":%d,"working_directory":"C:\\Users\\alice\\"},`+
+			`"user":{"domain":"CORP","id":"S-1-5-21-3623811015-3361044348-30300820-1013","name":"alice"}}`+"\n",
+			i/60%60, i%60, i, i, i, i%1000, i%1000, exe, exe, exe, 1000+i)
+	}
+	return b.Bytes()
+}
+
+func BenchmarkReadECS(b *testing.B) {
+	in := benchInput(10000)
+	b.Logf("input: %d events, %d bytes (%.0f bytes/event)", 10000, len(in), float64(len(in))/10000)
+	m := detector.MustNew(detector.DefaultConfig())
+	hits := 0
+	sink := source.Sink{Event: func(e *detector.Event) error {
+		if _, ok := m.Match(e); ok {
+			hits++
+		}
+		return nil
+	}}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		hits = 0
+		st, err := jsonl.Read(context.Background(), bytes.NewReader(in), "bench.ndjson", sink)
+		if err != nil || st.Records != 10000 || st.Bad != 0 || hits != 10 {
+			b.Fatalf("err %v, stats %+v, %d hits", err, st, hits)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// ecsDoc is the subset of ECS the mapping reads, for the encoding/json
+// baseline.
+type ecsDoc struct {
+	Timestamp  string `json:"@timestamp"`
+	DataStream struct {
+		Dataset string `json:"dataset"`
+	} `json:"data_stream"`
+	Event struct {
+		Type     []string `json:"type"`
+		Category []string `json:"category"`
+		Dataset  string   `json:"dataset"`
+		Module   string   `json:"module"`
+	} `json:"event"`
+	Host struct {
+		Name string `json:"name"`
+		OS   struct {
+			Type string `json:"type"`
+		} `json:"os"`
+	} `json:"host"`
+	Process struct {
+		Executable       string   `json:"executable"`
+		PID              int64    `json:"pid"`
+		CommandLine      string   `json:"command_line"`
+		Args             []string `json:"args"`
+		WorkingDirectory string   `json:"working_directory"`
+		Hash             struct {
+			SHA256 string `json:"sha256"`
+		} `json:"hash"`
+		Parent struct {
+			Executable string `json:"executable"`
+			PID        int64  `json:"pid"`
+		} `json:"parent"`
+	} `json:"process"`
+	User struct {
+		Name   string `json:"name"`
+		Domain string `json:"domain"`
+	} `json:"user"`
+}
+
+// BenchmarkEncodingJSON decodes the same input with encoding/json into a
+// struct of the same fields (nested spelling only), as a baseline.
+func BenchmarkEncodingJSON(b *testing.B) {
+	in := benchInput(10000)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		dec := json.NewDecoder(bytes.NewReader(in))
+		n := 0
+		for {
+			var d ecsDoc
+			if err := dec.Decode(&d); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatalf("%d documents", n)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
