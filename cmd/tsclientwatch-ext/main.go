@@ -158,8 +158,10 @@ func parseLevel(s string) slog.Level {
 // seconds) as well as fractions ("0.5") and Go durations ("1500ms").
 type seconds time.Duration
 
-func (s *seconds) String() string { return strconv.FormatFloat(time.Duration(*s).Seconds(), 'f', -1, 64) }
-func (s *seconds) Type() string   { return "seconds" }
+func (s *seconds) String() string {
+	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'f', -1, 64)
+}
+func (s *seconds) Type() string { return "seconds" }
 func (s *seconds) Set(v string) error {
 	v = strings.TrimSpace(v)
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
