@@ -158,12 +158,16 @@ func (m *Mapper) evtxDump(e *fastjson.Value) error {
 	}
 	m.err = nil
 	o.Visit(func(key []byte, v *fastjson.Value) {
-		if m.err != nil {
-			return
+		if m.err != nil || len(key) > 0 && key[0] == '#' {
+			return // "#attributes" of the EventData element itself
 		}
 		s, err := value(v)
 		if err != nil {
-			m.err = fmt.Errorf("Event.EventData.%s: %w", key, err)
+			// Only fields the mapping reads make the record bad; an odd
+			// value elsewhere (binary blobs, nested XML) is left out.
+			if mapped[string(key)] {
+				m.err = fmt.Errorf("Event.EventData.%s: %w", key, err)
+			}
 			return
 		}
 		r.Data[string(key)] = s
@@ -244,6 +248,9 @@ func (m *Mapper) flatData(key []byte, v *fastjson.Value) {
 	switch v.Type() {
 	case fastjson.TypeString, fastjson.TypeNumber:
 	default:
+		if mapped[string(key)] && m.err == nil && v.Type() != fastjson.TypeNull {
+			m.err = fmt.Errorf("%s: want a string or number, got %s", key, v.Type())
+		}
 		return
 	}
 	if string(key) == "Message" {
@@ -251,6 +258,15 @@ func (m *Mapper) flatData(key []byte, v *fastjson.Value) {
 	}
 	s, _ := value(v)
 	m.rec.Data[string(key)] = s
+}
+
+// mapped names the EventData fields winevent reads; a value of the wrong
+// type in one of them makes the record bad rather than silently empty.
+var mapped = map[string]bool{
+	"Image": true, "ProcessId": true, "CommandLine": true, "CurrentDirectory": true, "User": true,
+	"ParentProcessId": true, "ParentImage": true, "Hashes": true, "UtcTime": true,
+	"NewProcessName": true, "NewProcessId": true, "ParentProcessName": true,
+	"SubjectDomainName": true, "SubjectUserName": true,
 }
 
 func firstText(v *fastjson.Value, keys []string) (string, error) {

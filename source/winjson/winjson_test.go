@@ -47,7 +47,7 @@ func TestRecordEvtxDump(t *testing.T) {
 		"Security":{"#attributes":{"UserID":"S-1-5-18"}}},
 		"EventData":{"NewProcessName":"\\Device\\Mup\\tsclient\\C\\a.exe","NewProcessId":"0x1a84","ProcessId":5512,
 		"SubjectUserName":"alice","SubjectDomainName":"CORP","Flag":true,"Empty":null,
-		"Elem":{"#attributes":{"x":"y"}}}}}`
+		"Elem":{"#attributes":{"x":"y"}},"#attributes":{"Name":"ignored"},"Blob":{"nested":{"x":1}},"List":[1,2]}}}`
 	var m winjson.Mapper
 	r, err := m.Record(parse(t, doc))
 	if err != nil {
@@ -61,6 +61,11 @@ func TestRecordEvtxDump(t *testing.T) {
 	for k, want := range map[string]string{"NewProcessId": "0x1a84", "ProcessId": "5512", "Flag": "true", "Empty": "", "Elem": ""} {
 		if r.Data[k] != want {
 			t.Errorf("Data[%s] = %q, want %q", k, r.Data[k], want)
+		}
+	}
+	for _, k := range []string{"#attributes", "Blob", "List"} {
+		if _, ok := r.Data[k]; ok {
+			t.Errorf("Data holds %s", k)
 		}
 	}
 	var ev detector.Event
@@ -133,6 +138,7 @@ func TestRecordErrors(t *testing.T) {
 		{`{"EventID":1,"Channel":["Security"]}`, "Channel: want a string or number, got array"},
 		{`{"EventID":1,"Channel":"Security","EventTime":"noon"}`, `EventTime: "noon" is not a time`},
 		{`{"EventID":1,"Channel":"Security","RecordNumber":"n"}`, `RecordNumber: "n" is not a number`},
+		{`{"EventID":1,"Channel":"Security","Image":{"a":1}}`, "Image: want a string or number, got object"},
 	}
 	var m winjson.Mapper
 	for _, tt := range tests {
