@@ -2,22 +2,40 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"os"
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/plugin"
 )
 
 // buildDetector returns the detector the configuration asks for and the
-// function that releases it. This build runs the rule in process only; the
-// go-plugin host replaces this file.
-func buildDetector(_ context.Context, cfg config.Config) (detector.Detector, func() error, error) {
-	if cfg.Plugin.Path != "" {
-		return nil, nil, fmt.Errorf("plugin.path %q: plugin support is not available in this build", cfg.Plugin.Path)
+// function that releases it: the in-process matcher, or, when plugin.path is
+// set, the rule running in that go-plugin binary (verified against
+// plugin.sha256, relaunched if it dies). Both give the same detections.
+func buildDetector(ctx context.Context, cfg config.Config) (detector.Detector, func() error, error) {
+	if cfg.Plugin.Path == "" {
+		m, err := detector.New(cfg.Detector)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func() error { return nil }, nil
 	}
-	m, err := detector.New(cfg.Detector)
+	// go-plugin narrates every launch at info level; a CLI user only wants
+	// to hear about problems unless they asked for debug output.
+	logCfg := cfg
+	if logCfg.Log.Level != "debug" {
+		logCfg.Log.Level = "warn"
+	}
+	c, err := plugin.Launch(ctx, plugin.Options{
+		Path:            cfg.Plugin.Path,
+		SHA256:          cfg.Plugin.SHA256,
+		AllowUnverified: cfg.Plugin.AllowUnverified,
+		Config:          cfg.Detector,
+		Logger:          newLogger(logCfg, os.Stderr),
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, func() error { return nil }, nil
+	return c, c.Close, nil
 }

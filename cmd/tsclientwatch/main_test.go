@@ -444,3 +444,14 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+func TestScanInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	code := runContext(ctx, []string{"scan", testdir.Shared(t, "evtx")}, nil, &out, &errOut)
+	if code != exitError || !strings.Contains(errOut.String(), "scan interrupted") {
+		t.Fatalf("code %d stderr %q", code, errOut.String())
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -124,6 +125,8 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 	}
 	con.printf("%s\n", summary(&counters, s.detections))
 	switch {
+	case errors.Is(readErr, context.Canceled) && ctx.Err() != nil:
+		return &exitCodeError{code: exitError, err: errors.New("scan interrupted; the inputs above were read")}
 	case readErr != nil:
 		return &exitCodeError{code: exitError, err: readErr}
 	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0:

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+)
+
+// buildPlugin compiles cmd/tsclientwatch-plugin for the test and returns
+// its path and SHA-256.
+func buildPlugin(t *testing.T) (path, sum string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "tsclientwatch-plugin")
+	out, err := exec.Command("go", "build", "-o", path, "../tsclientwatch-plugin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build plugin: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return path, hex.EncodeToString(h[:])
+}
+
+// TestScanWithPluginSameOutput runs scan on the project's test data with
+// the rule in process and in the plugin: the output must not change.
+func TestScanWithPluginSameOutput(t *testing.T) {
+	path, sum := buildPlugin(t)
+	inputs := []string{testdir.Testdata(t), testdir.Shared(t, "evtx"), testdir.Shared(t, "ecs"), testdir.Shared(t, "json")}
+	for _, args := range [][]string{
+		{"scan", "--format", "ndjson"},
+		{"scan", "--format", "table"},
+		{"scan", "--format", "ndjson", "--strict"},
+	} {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			in := runCLI(t, nil, append(args, inputs...)...)
+			out := runCLI(t, nil, append(append(args, "--plugin", path, "--plugin-sha256", sum), inputs...)...)
+			if in.stdout == "" {
+				t.Fatal("no output in process: the test data holds positives")
+			}
+			t.Logf("%d output lines, exit code %d", strings.Count(in.stdout, "\n"), in.code)
+			if out.stdout != in.stdout {
+				t.Errorf("stdout with --plugin differs\nwithout:\n%s\nwith:\n%s", in.stdout, out.stdout)
+			}
+			if out.code != in.code {
+				t.Errorf("exit code %d with --plugin, %d without (stderr: %s)", out.code, in.code, out.stderr)
+			}
+		})
+	}
+}
+
+func TestScanPluginWrongChecksum(t *testing.T) {
+	path, _ := buildPlugin(t)
+	r := runCLI(t, nil, "scan", "--plugin", path, "--plugin-sha256", strings.Repeat("0", 64), testdir.Testdata(t))
+	if r.code != 2 || !strings.Contains(r.stderr, "checksum") {
+		t.Fatalf("code %d, stderr %q; want 2 and a checksum error", r.code, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Fatalf("output despite the refused plugin: %q", r.stdout)
+	}
+}
