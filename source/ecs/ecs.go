@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source/winevent"
 	"github.com/valyala/fastjson"
 )
 
@@ -51,6 +52,10 @@ const (
 	fEventModule
 	fAgentType
 	fWinlogChannel
+	fWinlogEventID
+	fWinlogProvider
+	fWinlogComputer
+	fWinlogEventData
 	nFields
 )
 
@@ -83,6 +88,10 @@ var fieldNames = [nFields]string{
 	fEventModule:       "event.module",
 	fAgentType:         "agent.type",
 	fWinlogChannel:     "winlog.channel",
+	fWinlogEventID:     "winlog.event_id",
+	fWinlogProvider:    "winlog.provider_name",
+	fWinlogComputer:    "winlog.computer_name",
+	fWinlogEventData:   "winlog.event_data",
 }
 
 // lookup classifies a dotted path: the field it names (>= 0), isPrefix for
@@ -149,6 +158,14 @@ func lookup(path []byte) int {
 		return fAgentType
 	case "winlog.channel":
 		return fWinlogChannel
+	case "winlog.event_id":
+		return fWinlogEventID
+	case "winlog.provider_name":
+		return fWinlogProvider
+	case "winlog.computer_name":
+		return fWinlogComputer
+	case "winlog.event_data":
+		return fWinlogEventData
 	case "agent", "data_stream", "event", "host", "host.os", "process", "process.hash", "process.parent", "process.user", "user", "winlog":
 		return isPrefix
 	}
@@ -280,8 +297,76 @@ func (m *Mapper) fill(ev *detector.Event) error {
 			return err
 		}
 	}
+	if ev.Executable == "" && m.slots[fWinlogEventData] != nil {
+		if err := m.winlog(ev); err != nil {
+			return err
+		}
+	}
 	if ev.HostOS, err = m.hostOS(ev); err != nil {
 		return err
+	}
+	return nil
+}
+
+// winlog maps a winlogbeat document that was never through the ingest
+// pipeline that fills process.* (winlogbeat writing to Logstash, Kafka or a
+// file): Sysmon 1 and 4688 then carry the process only in
+// winlog.event_data, in the same names as the event log, so the shared
+// Windows mapping reads them. Fields the document has in ECS form win.
+func (m *Mapper) winlog(ev *detector.Event) error {
+	id, err := m.int(fWinlogEventID)
+	if err != nil {
+		return err
+	}
+	r := winevent.Record{EventID: int(id)}
+	if r.Channel, err = m.str(fWinlogChannel); err != nil {
+		return err
+	}
+	if r.Provider, err = m.str(fWinlogProvider); err != nil {
+		return err
+	}
+	if !(r.IsSysmon() && id == 1 || r.IsSecurity() && id == 4688) {
+		return nil
+	}
+	if r.Computer, err = m.str(fWinlogComputer); err != nil {
+		return err
+	}
+	o, err := m.slots[fWinlogEventData].Object()
+	if err != nil {
+		return fmt.Errorf("winlog.event_data: want an object, got %s", m.slots[fWinlogEventData].Type())
+	}
+	r.Data = make(map[string]string, o.Len())
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch v.Type() {
+		case fastjson.TypeString:
+			b, _ := v.StringBytes()
+			r.Data[string(k)] = string(b)
+		case fastjson.TypeNumber:
+			r.Data[string(k)] = string(v.MarshalTo(nil))
+		}
+	})
+	var w detector.Event
+	r.Event(&w)
+	if m.slots[fEventType] == nil {
+		ev.Type = w.Type
+	}
+	for _, f := range [...]struct{ dst, src *string }{
+		{&ev.Executable, &w.Executable}, {&ev.CommandLine, &w.CommandLine},
+		{&ev.WorkingDirectory, &w.WorkingDirectory}, {&ev.ParentExecutable, &w.ParentExecutable},
+		{&ev.User, &w.User}, {&ev.Host, &w.Host}, {&ev.SHA256, &w.SHA256},
+	} {
+		if *f.dst == "" {
+			*f.dst = *f.src
+		}
+	}
+	if ev.PID == 0 {
+		ev.PID = w.PID
+	}
+	if ev.ParentPID == 0 {
+		ev.ParentPID = w.ParentPID
+	}
+	if ev.Time.IsZero() {
+		ev.Time = w.Time
 	}
 	return nil
 }

@@ -266,3 +266,37 @@ func TestMapAllocs(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 }
+
+// TestMapWinlogRaw covers winlogbeat output that skipped the ingest
+// pipeline: the process is only in winlog.event_data.
+func TestMapWinlogRaw(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      detector.Event
+	}{
+		{"sysmon 1", `{"@timestamp":"2024-03-12T09:41:07.515Z","agent":{"type":"winlogbeat"},"host":{"name":"pc1"},
+			"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","provider_name":"Microsoft-Windows-Sysmon","event_id":1,"computer_name":"pc1.corp",
+			"event_data":{"Image":"\\\\tsclient\\c\\a.exe","ProcessId":"6788","ParentProcessId":"4212","ParentImage":"C:\\p.exe","User":"CORP\\alice","UtcTime":"2024-03-12 09:41:07.512","Hashes":"SHA256=AB"}}}`,
+			detector.Event{Time: time.Date(2024, 3, 12, 9, 41, 7, 515e6, time.UTC), Type: detector.TypeStart, PID: 6788, ParentPID: 4212,
+				Executable: `\\tsclient\c\a.exe`, ParentExecutable: `C:\p.exe`, User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "winlogbeat", SHA256: "ab"}},
+		{"4688 string id", `{"winlog":{"channel":"Security","event_id":"4688","computer_name":"pc1",
+			"event_data":{"NewProcessName":"\\Device\\Mup\\tsclient\\C\\a.exe","NewProcessId":"0x1a84","ProcessId":"0x1588","SubjectUserName":"alice","SubjectDomainName":"CORP"}}}`,
+			detector.Event{Type: detector.TypeStart, PID: 6788, ParentPID: 5512, Executable: `\Device\Mup\tsclient\C\a.exe`,
+				User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "Security"}},
+		{"logon ignored", `{"winlog":{"channel":"Security","event_id":4624,"event_data":{"ProcessName":"C:\\a.exe"}}}`,
+			detector.Event{HostOS: "windows", Source: "Security"}},
+		{"ecs fields win", `{"event":{"type":["info"]},"process":{"pid":1},"winlog":{"channel":"Security","event_id":4688,"event_data":{"NewProcessName":"C:\\a.exe","NewProcessId":"0x10"}}}`,
+			detector.Event{PID: 1, Executable: `C:\a.exe`, HostOS: "windows", Source: "Security"}},
+	}
+	var m ecs.Mapper
+	for _, tt := range tests {
+		got, err := mapDoc(t, &m, tt.doc)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.name, got, tt.want)
+		}
+	}
+}
