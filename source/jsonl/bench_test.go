@@ -23,11 +23,11 @@ func benchInput(n int) []byte {
 			exe = `\\Device\\Mup\\tsclient\\C\\Tools\\a.exe`
 		}
 		fmt.Fprintf(&b, `{"@timestamp":"2024-03-12T09:%02d:%02d.%07dZ","agent":{"id":"7d5f1c2e-0b7a-4c3e-9d51-2f8a6b4e9c10","type":"endpoint","version":"8.12.2"},`+
-			`"data_stream":{"dataset":"endpoint.events.process","namespace":"default","type":"logs"},"ecs":{"version":"8.10.0"},`+
+			`"data_stream":{"dataset":"endpoint.events.process","namespace":"default","type":"logs"},`+
 			`"event":{"action":"start","category":["process"],"created":"2024-03-12T09:41:07.5121934Z","dataset":"endpoint.events.process","id":"NTgx0Yh3t2Wv+QkA++++%06d","kind":"event","module":"endpoint","sequence":%d,"type":["start"]},`+
-			`"host":{"architecture":"x86_64","hostname":"fin-ws-%03d","id":"0f3c6e2a-8d4b-4b1f-a2c7-5e9d1b7f3a64","name":"fin-ws-%03d","os":{"family":"windows","full":"Windows 11 Enterprise 22H2 (10.0.22621.3155)","kernel":"22H2 (10.0.22621.3155)","name":"Windows","platform":"windows","type":"windows","version":"22H2 (10.0.22621.3155)"}},`+
+			`"host":{"hostname":"fin-ws-%03d","id":"0f3c6e2a-8d4b-4b1f-a2c7-5e9d1b7f3a64","name":"fin-ws-%03d","os":{"family":"windows","name":"Windows","platform":"windows","type":"windows","version":"22H2 (10.0.22621.3155)"}},`+
 			`"process":{"args":["%s","--flag","value"],"args_count":3,"command_line":"\"%s\" --flag value","entity_id":"N2Q1ZjFjMmUtMGI3YS00YzNlLTlkNTEtMmY4YTZiNGU5YzEwLTc3MjQtMTMzNTUwODU2Njc=",`+
-			`"executable":"%s","hash":{"md5":"0b5ed1a58a3ab0ab1a2a6e8b1b42b6f1","sha256":"7e1c1c62c02e8a8f6fd3e6c1b0c3c4c1f3a9b2d3e4f5a6b7c8d9e0f1a2b3c4d5"},"name":"tool.exe",`+
+			`"executable":"%s","hash":{"sha256":"7e1c1c62c02e8a8f6fd3e6c1b0c3c4c1f3a9b2d3e4f5a6b7c8d9e0f1a2b3c4d5"},"name":"tool.exe",`+
 			`"parent":{"executable":"C:\\Windows\\explorer.exe","name":"explorer.exe","pid":5512},"pid":%d,"working_directory":"C:\\Users\\alice\\"},`+
 			`"user":{"domain":"CORP","id":"S-1-5-21-3623811015-3361044348-30300820-1013","name":"alice"}}`+"\n",
 			i/60%60, i%60, i, i, i, i%1000, i%1000, exe, exe, exe, 1000+i)
