@@ -166,6 +166,9 @@ func (r *reader) run() error {
 			return r.values()
 		}
 	}
+	if r.base+int64(r.pos) == 0 && r.end-r.pos >= 2 && (c == 0xFF && r.buf[1] == 0xFE || c == 0xFE && r.buf[1] == 0xFF) {
+		return fmt.Errorf("%s: not JSON: UTF-16 byte order mark at offset 0 (convert the file to UTF-8)", r.name)
+	}
 	return fmt.Errorf("%s: not JSON: first byte %q at offset %d", r.name, rune(c), r.base+int64(r.pos))
 }
 

@@ -494,7 +494,7 @@ func TestBadInput(t *testing.T) {
 		{"binary garbage", "\x00\x01\x02\xff\xfe garbage", 0, nil, nil, `in.json: not JSON: first byte '\x00' at offset 0`},
 		{"binary garbage after good lines", good1 + "\n\x00\x01\x02\xff\xfe\n" + good2 + "\n", 0,
 			[]int64{1, 2}, []string{"in.json: line 2: record 2 (offset 97): invalid JSON"}, ""},
-		{"utf16 file", "\xff\xfe{\x00}\x00", 0, nil, nil, "in.json: not JSON"},
+		{"utf16 file", "\xff\xfe{\x00}\x00", 0, nil, nil, "in.json: not JSON: UTF-16 byte order mark at offset 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
