@@ -32,7 +32,7 @@ func DecodeEvent(data []byte) (winevent.Record, error) {
 	}
 	rec := winevent.Record{Data: make(map[string]string, 32)}
 	var p parser
-	n, err := p.parse(data[i:], &rec)
+	n, err := p.decode(data[i:], &rec)
 	if err != nil {
 		var se *syntaxError
 		if errors.As(err, &se) {

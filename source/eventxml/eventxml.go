@@ -40,6 +40,8 @@ type Options struct {
 	// reported as a bad record and skipped rather than buffered. Zero
 	// means DefaultMaxEventSize.
 	MaxEventSize int
+
+	parses *int // tests: counts parser runs
 }
 
 // Read decodes every event in r with the default Options. See
@@ -60,6 +62,9 @@ func (o Options) Read(ctx context.Context, r io.Reader, name string, sink source
 }
 
 func (o Options) read(ctx context.Context, r io.Reader, name string, sink source.Sink, record func(*winevent.Record) error) (source.Stats, error) {
+	if sink.Event == nil && record == nil {
+		return source.Stats{}, fmt.Errorf("%s: eventxml: Sink.Event is nil", name)
+	}
 	max := o.MaxEventSize
 	if max <= 0 {
 		max = DefaultMaxEventSize
@@ -73,6 +78,7 @@ func (o Options) read(ctx context.Context, r io.Reader, name string, sink source
 		buf:    make([]byte, readSize),
 		line:   1,
 		record: record,
+		parses: o.parses,
 		rec:    winevent.Record{Data: make(map[string]string, 32)},
 	}
 	if err := x.open(cr); err != nil {
@@ -125,6 +131,7 @@ type reader struct {
 	// record, when set, receives each decoded Record instead of the sink
 	// (tests use it to check Record fields).
 	record func(*winevent.Record) error
+	parses *int
 	// early holds foreign content seen before the first event: reported
 	// if an event follows, else the input is not event XML at all.
 	early *source.RecordError
@@ -340,7 +347,7 @@ func (x *reader) skipPast(term string) bool {
 // knows, and skips to the next <Event.
 func (x *reader) foreign() {
 	off := x.base + int64(x.pos)
-	err := fmt.Errorf("unexpected %q between events (after event %d)", clip(x.avail(), 24), x.ordinal)
+	err := fmt.Errorf("unexpected %q between events (after event %d)", clip(x.ensure(24), 24), x.ordinal)
 	if x.ordinal == 0 && x.early == nil {
 		line, fo := x.position(off)
 		x.early = &source.RecordError{File: x.name, Line: line, Offset: fo, Err: err}
@@ -402,6 +409,7 @@ func (x *reader) event() error {
 	}
 	start := x.base + int64(x.pos)
 	searched := 0
+	failed := 0 // bytes held at the last parse that ran out of input
 	for {
 		b := x.avail()
 		k := -1
@@ -411,10 +419,13 @@ func (x *reader) event() error {
 			}
 		}
 		big := len(b) >= x.max
-		if k >= 0 || x.eof || big {
+		if k >= 0 && len(b) >= 2*failed || x.eof || big {
 			clear(x.rec.Data)
 			x.rec = winevent.Record{Data: x.rec.Data}
-			n, err := x.p.parse(b[:min(len(b), x.max)], &x.rec)
+			if x.parses != nil {
+				*x.parses++
+			}
+			n, err := x.p.decode(b[:min(len(b), x.max)], &x.rec)
 			if err == nil {
 				x.pos += n
 				if x.record != nil {
@@ -437,8 +448,13 @@ func (x *reader) event() error {
 				x.skipToEvent(1)
 				return nil
 			}
-			// The </Event> found was inside a comment or CDATA section.
-			searched = k + 1
+			// The </Event> found was inside a comment or CDATA section,
+			// and so is every other one buffered (the parser ran out of
+			// input). Parse again only once a new one has arrived and the
+			// event has doubled, so a hostile event full of them costs
+			// linear work however small the reads are.
+			searched = max(k+1, len(b)-len(eventEnd)+1)
+			failed = len(b)
 		} else {
 			searched = max(0, len(b)-len(eventEnd)+1)
 		}

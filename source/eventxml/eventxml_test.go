@@ -41,9 +41,14 @@ func read(t testing.TB, data []byte, name string, opts Options) result {
 // readRecords is read, keeping the Records instead of mapped events.
 func readRecords(t testing.TB, r io.Reader, name string) result {
 	t.Helper()
+	return readRecordsOpts(t, r, name, Options{})
+}
+
+func readRecordsOpts(t testing.TB, r io.Reader, name string, opts Options) result {
+	t.Helper()
 	var res result
 	sink := source.Sink{Bad: func(e *source.RecordError) { res.bad = append(res.bad, e) }}
-	res.stats, res.err = Options{}.read(context.Background(), r, name, sink, func(rec *winevent.Record) error {
+	res.stats, res.err = opts.read(context.Background(), r, name, sink, func(rec *winevent.Record) error {
 		c := *rec
 		c.Data = make(map[string]string, len(rec.Data))
 		for k, v := range rec.Data {

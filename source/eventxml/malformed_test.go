@@ -8,11 +8,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf16"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
-	"github.com/tsclientwatch/tsclientwatch/source/winevent"
 )
 
 // badWant is one expected report.
@@ -158,17 +158,6 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func readRecordsOpts(t testing.TB, r io.Reader, name string, opts Options) result {
-	t.Helper()
-	var res result
-	sink := source.Sink{Bad: func(e *source.RecordError) { res.bad = append(res.bad, e) }}
-	res.stats, res.err = opts.read(context.Background(), r, name, sink, func(rec *winevent.Record) error {
-		res.recs = append(res.recs, *rec)
-		return nil
-	})
-	return res
-}
-
 func equal(a, b []uint64) bool {
 	if len(a) != len(b) {
 		return false
@@ -283,5 +272,32 @@ func TestSinkMapping(t *testing.T) {
 	}
 	if evs[1].Executable != `C:\b.exe` || evs[1].PID != 2 || evs[1].Type != detector.TypeStart {
 		t.Errorf("event 2 = %+v", evs[1])
+	}
+}
+
+// TestManyEndTagsInCDATA guards against re-parsing a large event once per
+// "</Event>" hidden in CDATA or comments (quadratic work on hostile input).
+func TestManyEndTagsInCDATA(t *testing.T) {
+	t.Parallel()
+	const n = 40000
+	hidden := strings.Repeat("<![CDATA[</Event>]]><!--</Event>-->", n/2)
+	in := processEvent(1, `C:\a.exe`) + sysmonEvent(1, 2, "<Data Name='v'>"+hidden+"</Data>") + processEvent(3, `C:\c.exe`)
+	for _, small := range []bool{false, true} {
+		var r io.Reader = strings.NewReader(in)
+		if small {
+			r = iotest.OneByteReader(r)
+		}
+		parses := 0
+		res := readRecordsOpts(t, r, "cdata.xml", Options{parses: &parses})
+		if res.err != nil || len(res.bad) != 0 || len(res.recs) != 3 {
+			t.Fatalf("err %v bad %v records %d", res.err, res.bad, len(res.recs))
+		}
+		if got := res.recs[1].Data["v"]; got != strings.Repeat("</Event>", n/2) {
+			t.Errorf("value has %d bytes", len(got))
+		}
+		// The hidden event (~720 KB) may be parsed once per doubling.
+		if parses > 30 {
+			t.Errorf("one-byte reads %v: %d parser runs for 3 events", small, parses)
+		}
 	}
 }

@@ -68,9 +68,26 @@ type parser struct {
 	eventID, recordID, systemTime []byte
 	hasSystem                     bool
 
+	// Data values are gathered in one arena and turned into strings with a
+	// single allocation per event when it closes.
+	arena  []byte
+	values []value
+
 	// names interns Data Name values and UserData element names, which
 	// repeat in every event, so building the map costs no key allocations.
 	names map[string]string
+}
+
+// value is one Data entry: its key and its bytes in parser.arena.
+type value struct {
+	key        string
+	start, end int
+}
+
+func (p *parser) addValue(key string) {
+	start := len(p.arena)
+	p.arena = append(p.arena, p.text...)
+	p.values = append(p.values, value{key, start, len(p.arena)})
 }
 
 // maxInterned bounds the intern table: names come from the input, and a
@@ -103,12 +120,25 @@ func (p *parser) fail(off int, format string, args ...any) error {
 	return &syntaxError{off: off, msg: fmt.Sprintf(format, args...)}
 }
 
+// decode is parse behind a guard: a bug in the scanner must cost one event,
+// not the process that embeds the reader.
+func (p *parser) decode(s []byte, rec *winevent.Record) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			*p = parser{names: p.names} // scratch state may be inconsistent
+			n, err = 0, fmt.Errorf("internal error decoding event: %v", v)
+		}
+	}()
+	return p.parse(s, rec)
+}
+
 // parse decodes the event that starts at s[0] ("<Event") into rec, whose
 // Data map must be empty and non-nil. It returns the length of the element.
 // It never reads past s and returns errShort when s ends inside the event,
 // so a caller holding a prefix of the input can read more and call again.
 func (p *parser) parse(s []byte, rec *winevent.Record) (int, error) {
-	*p = parser{s: s, rec: rec, names: p.names, text: p.text[:0], attr: p.attr[:0], capName: p.capName[:0]}
+	*p = parser{s: s, rec: rec, names: p.names, text: p.text[:0], attr: p.attr[:0], capName: p.capName[:0],
+		arena: p.arena[:0], values: p.values[:0], eventID: p.eventID[:0], recordID: p.recordID[:0], systemTime: p.systemTime[:0]}
 	depth := 0
 	for {
 		// Character data up to the next markup.
@@ -453,20 +483,26 @@ func (p *parser) closeElement(depth int) error {
 		// Unnamed <Data> (classic EventLog providers) has no key the
 		// mapping could look up; it is left out.
 		if p.dataName != "" {
-			p.rec.Data[p.dataName] = string(p.text)
+			p.addValue(p.dataName)
 		}
 	case fUserData:
 		k := p.intern(p.capName)
 		if _, dup := p.rec.Data[k]; !dup {
-			p.rec.Data[k] = string(p.text)
+			p.rec.Data[k] = "" // claims the name; the value is set by finish
+			p.addValue(k)
 		}
 	}
 	p.capture = fNone
 	return nil
 }
 
-// finish checks and converts the System values once the event is closed.
+// finish checks and converts the System values once the event is closed
+// and fills Data.
 func (p *parser) finish() error {
+	arena := string(p.arena)
+	for _, v := range p.values {
+		p.rec.Data[v.key] = arena[v.start:v.end]
+	}
 	if !p.hasSystem {
 		return p.fail(0, "no <System> element")
 	}
