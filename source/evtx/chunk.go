@@ -47,16 +47,33 @@ type recordSpan struct {
 // with its own buf.
 func decodeChunk(buf []byte, n, index int, base int64, name string,
 	emit func(*winevent.Record) bool, report func(*source.RecordError)) {
+	f := frameChunk(buf, n, index, base, name, report)
+	decodeFramed(buf, f, index, base, name, emit, report)
+}
+
+// chunkFrame is what frameChunk found in a chunk: the framed records and
+// the end of the region they live in.
+type chunkFrame struct {
+	spans []recordSpan
+	limit int // records (and every byte of their XML) lie in buf[chunkHeaderSize:limit]
+}
+
+// frameChunk checks a chunk's signature, header and data checksums, walks
+// its record framing, and reports what is wrong, without decoding any
+// binary XML. It is cheap (two CRCs and one hop per record), so the
+// prefilter runs it on every chunk, including those it then skips: chunk
+// and framing damage is reported whether or not the chunk is decoded.
+func frameChunk(buf []byte, n, index int, base int64, name string, report func(*source.RecordError)) chunkFrame {
 	chunkErr := func(off int, format string, args ...any) {
 		report(&source.RecordError{File: name, Offset: base + int64(off),
 			Err: fmt.Errorf("chunk %d: "+format, append([]any{index}, args...)...)})
 	}
 	if string(buf[:len(chunkMagic)]) != chunkMagic {
 		if allZero(buf) {
-			return // preallocated, never written
+			return chunkFrame{} // preallocated, never written
 		}
 		chunkErr(0, "bad chunk signature %q, chunk skipped", buf[:len(chunkMagic)])
-		return
+		return chunkFrame{}
 	}
 	// Records end at the header's free space offset; what follows is slack
 	// holding remnants of overwritten records (exported logs keep whole
@@ -91,6 +108,17 @@ func decodeChunk(buf []byte, n, index int, base int64, name string,
 		report(&source.RecordError{File: name, Record: int64(id), Offset: base + int64(off),
 			Err: fmt.Errorf("chunk %d: %w", index, err)})
 	})
+	return chunkFrame{spans: spans, limit: limit}
+}
+
+// decodeFramed decodes the records frameChunk found and emits them.
+func decodeFramed(buf []byte, f chunkFrame, index int, base int64, name string,
+	emit func(*winevent.Record) bool, report func(*source.RecordError)) {
+	chunkErr := func(off int, format string, args ...any) {
+		report(&source.RecordError{File: name, Offset: base + int64(off),
+			Err: fmt.Errorf("chunk %d: "+format, append([]any{index}, args...)...)})
+	}
+	spans := f.spans
 	if len(spans) == 0 {
 		return
 	}

@@ -12,7 +12,6 @@
 package evtx
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,9 +19,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
-	"github.com/tsclientwatch/tsclientwatch/source/winevent"
 )
 
 // Layout constants of the EVTX format (libyal's "Windows XML Event Log
@@ -85,23 +82,32 @@ func parseFileHeader(b []byte) fileHeader {
 // goes on with the next record or chunk. The error returned is fatal for
 // the file: it is not EVTX (wrapping ErrNotEVTX), it cannot be read, ctx
 // ended (checked between chunks), or sink.Event returned an error.
+//
+// Read decodes every chunk, using every core (ReadWith with the zero
+// Options); sink is still called from the caller's goroutine only.
 func Read(ctx context.Context, r io.ReaderAt, size int64, name string, sink source.Sink) (source.Stats, error) {
-	var st source.Stats
+	st, err := ReadWith(ctx, r, size, name, sink, Options{})
+	return st.Stats, err
+}
+
+// readFileHeader reads and checks the file header and returns the offset
+// of the first chunk.
+func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st *source.Stats) (int64, error) {
 	head := make([]byte, fileBlockSize)
 	n, err := r.ReadAt(head[:min(int64(len(head)), max(size, 0))], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return st, fmt.Errorf("read %s: %w", name, err)
+		return 0, fmt.Errorf("read %s: %w", name, err)
 	}
 	st.Bytes += int64(n)
 	if !Sniff(head[:n]) {
-		return st, fmt.Errorf("%s: %w", name, ErrNotEVTX)
+		return 0, fmt.Errorf("%s: %w", name, ErrNotEVTX)
 	}
 	if n < fileHeaderSize {
-		return st, fmt.Errorf("%s: truncated EVTX file header (%d of %d bytes)", name, n, fileHeaderSize)
+		return 0, fmt.Errorf("%s: truncated EVTX file header (%d of %d bytes)", name, n, fileHeaderSize)
 	}
 	h := parseFileHeader(head)
 	if h.major != 3 {
-		return st, fmt.Errorf("%s: unsupported EVTX format version %d.%d (want 3.x)", name, h.major, h.minor)
+		return 0, fmt.Errorf("%s: unsupported EVTX format version %d.%d (want 3.x)", name, h.major, h.minor)
 	}
 	if h.checksum != h.computedSum {
 		// A stale header is common in logs copied from a live system; the
@@ -115,68 +121,5 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, name string, sink sour
 	if bs := int64(h.blockSize); bs >= fileHeaderSize && bs != fileBlockSize && bs < size {
 		start = bs
 	}
-
-	d := newDecoder(name, sink, &st)
-	buf := make([]byte, chunkSize)
-	for off, i := start, 0; off < size; off, i = off+chunkSize, i+1 {
-		if err := ctx.Err(); err != nil {
-			return st, fmt.Errorf("read %s: %w", name, err)
-		}
-		want := min(int64(chunkSize), size-off)
-		n, err := r.ReadAt(buf[:want], off)
-		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == want) {
-			if !errors.Is(err, io.EOF) {
-				return st, fmt.Errorf("read %s chunk %d (offset %d): %w", name, i, off, err)
-			}
-		}
-		st.Bytes += int64(n)
-		clear(buf[n:])
-		if err := d.chunk(buf, n, i, off); err != nil {
-			return st, err
-		}
-	}
-	return st, nil
-}
-
-// decoder carries what one file's chunks share: the file name, the sink,
-// the running counts and a reused Event.
-type decoder struct {
-	name string
-	sink source.Sink
-	st   *source.Stats
-	ev   detector.Event
-}
-
-func newDecoder(name string, sink source.Sink, st *source.Stats) *decoder {
-	return &decoder{name: name, sink: sink, st: st}
-}
-
-// chunk decodes one chunk read at file offset off, of which only the first
-// n bytes exist in the file (the rest of buf is zero), and emits its
-// records.
-func (d *decoder) chunk(buf []byte, n, index int, off int64) error {
-	if n < chunkSize && bytes.Count(buf[:n], []byte{0}) == n {
-		return nil // zero tail of a preallocated file
-	}
-	report := func(e *source.RecordError) {
-		d.st.Bad++
-		d.sink.Report(e)
-	}
-	var emitErr error
-	emit := func(rec *winevent.Record) bool {
-		d.st.Records++
-		rec.Event(&d.ev)
-		if err := d.sink.Emit(&d.ev); err != nil {
-			emitErr = err
-			return false
-		}
-		return true
-	}
-	decodeChunk(buf, n, index, off, d.name, emit, func(e *source.RecordError) {
-		if e.Record > 0 {
-			d.st.Records++
-		}
-		report(e)
-	})
-	return emitErr
+	return start, nil
 }
