@@ -60,8 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfgFile := fs.String("config", "", "configuration file (default "+config.DefaultPath()+" if it exists)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(stderr, "usage: tsclientwatch.ext --socket PATH [--timeout S] [--interval S] [--verbose] [--config FILE]\n%s", fs.FlagUsages())
-			return 0
+			return 0 // pflag printed the usage
 		}
 		fmt.Fprintf(stderr, "tsclientwatch.ext: %v\n", err)
 		return 2

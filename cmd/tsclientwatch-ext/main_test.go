@@ -30,7 +30,7 @@ func TestRun(t *testing.T) {
 			},
 		},
 		{"fractional timeout", []string{"--socket", missing, "--timeout", "0.2", "--config", filepath.Join(dir, "none.yaml")}, 1, []string{"osquery is not answering"}},
-		{"help", []string{"--help"}, 0, []string{"usage: tsclientwatch.ext", "--socket"}},
+		{"help", []string{"--help"}, 0, []string{"Usage of tsclientwatch.ext", "--socket"}},
 		{"unknown flag", []string{"--bogus"}, 2, []string{"unknown flag: --bogus"}},
 		{"bad timeout", []string{"--timeout", "soon"}, 2, []string{"soon: want seconds"}},
 		{"negative interval", []string{"--interval", "-1"}, 2, []string{"want a number of seconds"}},
