@@ -10,10 +10,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/osquery/osquery-go/plugin/table"
 	"go.uber.org/goleak"
 
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
 
@@ -502,5 +505,77 @@ func TestSchema(t *testing.T) {
 	}
 	if _, ok := db.Schema("nope"); ok {
 		t.Error("Schema of unknown table reported ok")
+	}
+}
+
+// TestRealTables runs the project's own tables: the executions table over a
+// store, wrapped to record what reaches its Generate, joined with status.
+func TestRealTables(t *testing.T) {
+	st := store.New(store.Options{})
+	t0 := time.Unix(1700000000, 0)
+	for i, exe := range []string{`\\tsclient\c\a.exe`, `\Device\Mup\tsclient\C\b.exe`, `\\tsclient\d\c.exe`, `\Device\Mup\tsclient\C\d.exe`} {
+		form := detector.FormUNC
+		if strings.HasPrefix(exe, `\Device`) {
+			form = detector.FormKernel
+		}
+		st.Add(detector.Detection{
+			Event: detector.Event{Time: t0.Add(time.Duration(i) * time.Minute), Type: detector.TypeStart, PID: int64(100 + i%2),
+				Executable: exe, Source: map[bool]string{true: "sysmon", false: "security"}[form == detector.FormUNC]},
+			Form: form, RuleID: detector.RuleID,
+		})
+	}
+	exec := tables.Executions(st)
+	var mu sync.Mutex
+	var seen []table.QueryContext
+	inner := exec.Generate
+	exec.Generate = func(ctx context.Context, qc table.QueryContext) ([]map[string]string, error) {
+		mu.Lock()
+		seen = append(seen, qc)
+		mu.Unlock()
+		return inner(ctx, qc)
+	}
+	status := tables.Status(func() []tables.SourceStatus {
+		return []tables.SourceStatus{
+			{Type: "sysmon", State: "done"}, {Type: "security", State: "done"}, {Type: "live", State: "unavailable"},
+		}
+	})
+	db := openTest(t, exec, status)
+	ctx := context.Background()
+
+	_, rows, err := db.Query(ctx, "SELECT eid, pid, form FROM tsclient_executions WHERE time >= 1700000060 AND eid < 4 AND pid = 101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]any{{int64(2), int64(101), "kernel"}}; !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows = %v, want %v", rows, want)
+	}
+	got := map[string][]table.Constraint{}
+	for name, cl := range seen[0].Constraints {
+		if len(cl.Constraints) > 0 {
+			got[name] = cl.Constraints
+		}
+	}
+	want := map[string][]table.Constraint{
+		"time": {{Operator: table.OperatorGreaterThanOrEquals, Expression: "1700000060"}},
+		"eid":  {{Operator: table.OperatorLessThan, Expression: "4"}},
+		"pid":  {{Operator: table.OperatorEquals, Expression: "101"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Generate saw %v, want %v", got, want)
+	}
+
+	_, rows, err = db.Query(ctx, `SELECT s.type, s.state, count(e.eid) AS n, min(e.time) AS first
+		FROM tsclientwatch_status s LEFT JOIN tsclient_executions e ON e.source = s.type
+		GROUP BY s.type ORDER BY n DESC, s.type`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRows := [][]any{
+		{"security", "done", int64(2), int64(1700000060)},
+		{"sysmon", "done", int64(2), int64(1700000000)},
+		{"live", "unavailable", int64(0), nil},
+	}
+	if !reflect.DeepEqual(rows, wantRows) {
+		t.Errorf("join rows = %v, want %v", rows, wantRows)
 	}
 }
