@@ -1,0 +1,116 @@
+// Package live watches process starts as they happen and hands them on as
+// detector.Events through the same source.Sink the file readers use.
+//
+// One Open call picks a mechanism for the platform: on Linux an eBPF
+// program on the exec tracepoint (source/live/ebpf), falling back to
+// fanotify marks on the xrdp client-drive mounts (source/live/fanotify); on
+// Windows an ETW consumer of the kernel process provider (source/live/etw),
+// or an Event Log subscription to Sysmon EID 1 and Security 4688
+// (source/live/eventlog). Other platforms get an error saying so.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/tsclientwatch/tsclientwatch/source"
+)
+
+// Mechanism names, as configured (sources: [{type: ...}]) and as reported in
+// Stats and Event.Source.
+const (
+	Auto     = "auto"
+	EBPF     = "ebpf"
+	Fanotify = "fanotify"
+	ETW      = "etw"
+	EventLog = "eventlog"
+)
+
+// Options configure Open.
+type Options struct {
+	// Mechanism is Auto (or empty) to pick the best that works, or one of
+	// EBPF, Fanotify, ETW, EventLog to force it.
+	Mechanism string
+	// MountNames are the xrdp client-drive mount directory names
+	// (detector.Config.XrdpMountNames); fanotify marks mounts named so.
+	MountNames []string
+	// FSTypes are filesystem types that are always client-drive mounts
+	// for fanotify; "fuse.xrdp-chansrv" when nil.
+	FSTypes []string
+	// WaitForMounts lets fanotify start before any client-drive mount
+	// exists and mark mounts as they appear. Without it, fanotify with
+	// nothing to mark is an error.
+	WaitForMounts bool
+}
+
+// Stats is what a watcher has done so far, for the status table.
+type Stats struct {
+	Mechanism string // EBPF, Fanotify, ETW, EventLog
+	// Detail says how the mechanism is attached: "tp_btf", the marked
+	// mounts, the ETW session name, the subscribed channels.
+	Detail string
+	Events uint64 // process starts reported
+	Lost   uint64 // starts the kernel or the subscription dropped
+}
+
+// Watcher is a running live source.
+type Watcher interface {
+	// Name is the mechanism in use.
+	Name() string
+	// Run hands process starts to sink until ctx ends (nil), Close is
+	// called (nil) or the sink or the mechanism fails (that error). It
+	// must be called at most once.
+	Run(ctx context.Context, sink source.Sink) error
+	// Stats may be called at any time, from any goroutine.
+	Stats() Stats
+	// Close releases the kernel resources; a Run in progress returns.
+	Close() error
+}
+
+// ErrUnsupported is wrapped by Open on platforms with no live mechanism,
+// and when a mechanism is asked for on a platform that lacks it.
+var ErrUnsupported = errors.New("live: unsupported")
+
+// Open starts the mechanism opts asks for. With Auto it tries them in
+// order of preference and, when none works, returns one error listing why
+// each failed.
+func Open(ctx context.Context, opts Options) (Watcher, error) {
+	m := opts.Mechanism
+	if m == "" {
+		m = Auto
+	}
+	if m != Auto {
+		return openOne(ctx, m, opts)
+	}
+	var errs []error
+	for _, m := range preference {
+		w, err := openOne(ctx, m, opts)
+		if err == nil {
+			return w, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w on %s: no live process watcher for this platform", ErrUnsupported, runtime.GOOS)
+	}
+	return nil, fmt.Errorf("live: no mechanism works: %w", errors.Join(errs...))
+}
+
+// ValidMechanism reports whether name is a mechanism Open knows (on any
+// platform).
+func ValidMechanism(name string) bool {
+	switch name {
+	case "", Auto, EBPF, Fanotify, ETW, EventLog:
+		return true
+	}
+	return false
+}
+
+func unsupported(m string) error {
+	if !ValidMechanism(m) {
+		return fmt.Errorf("live: unknown mechanism %q (want auto, ebpf, fanotify, etw or eventlog)", m)
+	}
+	return fmt.Errorf("%w: %s is not available on %s", ErrUnsupported, m, runtime.GOOS)
+}

@@ -1,0 +1,270 @@
+//go:build linux
+
+package live
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+)
+
+// fixture is a real FUSE mount laid out as xrdp's chansrv lays out client
+// drives: <root>/home/<user>/thinclient_drives/C:/tools/tool, plus the same
+// binary outside the mount.
+type fixture struct {
+	root    string // every path the test runs lives below it
+	mnt     string // .../thinclient_drives
+	toolDir string // <mnt>/C:/tools
+	tool    string // <toolDir>/tool
+	outside string // the same binary, not on the mount
+	cred    *syscall.Credential
+}
+
+// needRoot skips, loudly, when the live tests cannot run. CI runs as root
+// with bindfs installed, so there they always run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LIVE TEST: not root; eBPF and fanotify need root (CI runs these as root)")
+	}
+	if _, err := exec.LookPath("bindfs"); err != nil {
+		t.Skip("SKIPPED LIVE TEST: bindfs not installed (apt-get install bindfs); CI installs it")
+	}
+}
+
+// newFixture mounts a bindfs of a temporary directory. With owner != nil the
+// mount is made by that user without allow_other, as xrdp does: then only
+// that user can enter it, root included.
+func newFixture(t *testing.T, owner *syscall.Credential) *fixture {
+	t.Helper()
+	needRoot(t)
+	// Not t.TempDir: it is 0700 root, which a non-root mount owner cannot
+	// traverse.
+	root, err := os.MkdirTemp("", "tswlive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o755)
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{root: root, cred: owner}
+	name := u.Username
+	if owner != nil {
+		name = "owner"
+	}
+	src := filepath.Join(root, "src")
+	f.mnt = filepath.Join(root, "home", name, "thinclient_drives")
+	f.toolDir = filepath.Join(f.mnt, "C:", "tools")
+	f.tool = filepath.Join(f.toolDir, "tool")
+	f.outside = filepath.Join(root, "outside", "tool")
+	for _, d := range []string{filepath.Join(src, "C:", "tools"), f.mnt, filepath.Dir(f.outside)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, "/bin/true", filepath.Join(src, "C:", "tools", "tool"))
+	copyFile(t, "/bin/true", f.outside)
+	mount := exec.Command("bindfs", src, f.mnt)
+	if owner != nil {
+		for _, d := range []string{src, filepath.Join(src, "C:"), filepath.Join(src, "C:", "tools"), filepath.Join(src, "C:", "tools", "tool"), f.mnt} {
+			os.Lchown(d, int(owner.Uid), int(owner.Gid))
+		}
+		mount.SysProcAttr = &syscall.SysProcAttr{Credential: owner}
+	}
+	if out, err := mount.CombinedOutput(); err != nil {
+		t.Fatalf("bindfs %s %s: %v\n%s", src, f.mnt, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", f.mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", f.mnt, err, out)
+		}
+	})
+	return f
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run starts path and waits for it.
+func (f *fixture) run(t *testing.T, dir, path string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	if f.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: f.cred}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run %s in %s: %v\n%s", path, dir, err, out)
+	}
+}
+
+// collector keeps the events below root: other processes run on this
+// machine and must not count.
+type collector struct {
+	root string
+	mu   sync.Mutex
+	evs  []detector.Event
+	cond chan struct{}
+}
+
+func (c *collector) sink() source.Sink {
+	return source.Sink{Event: func(e *detector.Event) error {
+		if !strings.HasPrefix(e.Executable, c.root+"/") {
+			return nil
+		}
+		c.mu.Lock()
+		c.evs = append(c.evs, *e)
+		c.mu.Unlock()
+		select {
+		case c.cond <- struct{}{}:
+		default:
+		}
+		return nil
+	}}
+}
+
+// wait returns the events once n have arrived or the generous deadline
+// passed (a stuck watcher fails the count check instead of hanging).
+func (c *collector) wait(n int) []detector.Event {
+	deadline := time.After(60 * time.Second)
+	for {
+		c.mu.Lock()
+		got := len(c.evs)
+		c.mu.Unlock()
+		if got >= n {
+			break
+		}
+		select {
+		case <-c.cond:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return append([]detector.Event(nil), c.evs...)
+		}
+	}
+	// Give stragglers (events that should not come) a moment to show.
+	time.Sleep(200 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]detector.Event(nil), c.evs...)
+}
+
+const storm = 1000
+
+// exercise runs the must-show scenario against one mechanism: storm
+// executions from the mount by absolute path, one by relative path, and the
+// same binary from outside the mount.
+func exercise(t *testing.T, mechanism string, f *fixture) {
+	w, err := Open(context.Background(), Options{Mechanism: mechanism, MountNames: detector.DefaultConfig().XrdpMountNames})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", mechanism, err)
+	}
+	c := &collector{root: f.root, cond: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, c.sink()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+
+	for i := 0; i < storm; i++ {
+		f.run(t, f.root, f.tool, "storm")
+	}
+	f.run(t, f.toolDir, "./tool", "relative")
+	f.run(t, f.root, f.outside, "outside")
+
+	want := storm + 1
+	if mechanism == EBPF {
+		want++ // eBPF also sees the exec outside the mount
+	}
+	evs := c.wait(want)
+	m := detector.MustNew(detector.DefaultConfig())
+	var dets []detector.Detection
+	dets, _ = m.Detect(context.Background(), evs, dets)
+	byPath := map[string]int{}
+	for _, e := range evs {
+		byPath[e.Executable]++
+		if e.Source != mechanism || e.Type != detector.TypeStart || e.HostOS != detector.OSLinux || e.PID <= 0 {
+			t.Errorf("bad event %+v", e)
+		}
+	}
+	if byPath[f.tool] != storm+1 {
+		t.Errorf("%s reported %d executions of %s, want %d (all events by path: %v)", mechanism, byPath[f.tool], f.tool, storm+1, byPath)
+	}
+	if len(dets) != storm+1 {
+		t.Errorf("%d detections, want %d", len(dets), storm+1)
+	}
+	for _, d := range dets {
+		if d.Executable != f.tool || d.ClientDrive != "C:" || d.SharePath != "/tools/tool" || d.Form != detector.FormXrdp {
+			t.Errorf("detection %+v", d)
+			break
+		}
+	}
+	if mechanism == EBPF && byPath[f.outside] != 1 {
+		t.Errorf("eBPF saw %s %d times, want 1", f.outside, byPath[f.outside])
+	}
+	var relative *detector.Event
+	for i := range evs {
+		if evs[i].Executable == f.tool && (strings.HasSuffix(evs[i].CommandLine, "relative") || evs[i].WorkingDirectory == f.toolDir) {
+			relative = &evs[i]
+		}
+	}
+	if relative == nil {
+		t.Errorf("the relative ./tool start was not reported with the absolute path %s", f.tool)
+	} else {
+		t.Logf("relative start reported as %+v", *relative)
+	}
+	st := w.Stats()
+	t.Logf("stats %+v", st)
+	if st.Lost != 0 {
+		t.Errorf("lost %d events", st.Lost)
+	}
+}
+
+func TestEBPFOnFUSEMount(t *testing.T) {
+	exercise(t, EBPF, newFixture(t, nil))
+}
+
+func TestFanotifyOnFUSEMount(t *testing.T) {
+	exercise(t, Fanotify, newFixture(t, nil))
+}

@@ -1,0 +1,13 @@
+//go:build !linux && !windows
+
+package live
+
+import "context"
+
+// preference is empty: there is no live mechanism here (macOS would need
+// Endpoint Security, which needs an Apple entitlement).
+var preference []string
+
+func openOne(_ context.Context, m string, _ Options) (Watcher, error) {
+	return nil, unsupported(m)
+}

@@ -1,0 +1,37 @@
+//go:build windows
+
+package live
+
+import (
+	"context"
+
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live/eventlog"
+)
+
+// preference is the order Auto tries: ETW sees every process start with
+// the kernel-form path; the Event Log needs Sysmon or 4688 auditing on.
+var preference = []string{ETW, EventLog}
+
+func openOne(ctx context.Context, m string, opts Options) (Watcher, error) {
+	switch m {
+	case ETW:
+		return openETW()
+	case EventLog:
+		w, err := eventlog.Open()
+		if err != nil {
+			return nil, err
+		}
+		return &eventlogWatcher{w: w}, nil
+	}
+	return nil, unsupported(m)
+}
+
+type eventlogWatcher struct{ w *eventlog.Watcher }
+
+func (e *eventlogWatcher) Name() string                                    { return EventLog }
+func (e *eventlogWatcher) Run(ctx context.Context, sink source.Sink) error { return e.w.Run(ctx, sink) }
+func (e *eventlogWatcher) Close() error                                    { return e.w.Close() }
+func (e *eventlogWatcher) Stats() Stats {
+	return Stats{Mechanism: EventLog, Detail: e.w.Channels(), Events: e.w.Events(), Lost: e.w.Lost()}
+}
