@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -438,9 +439,20 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client) (*generation,
 		err error
 	}
 	done := make(chan result, 1)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseThread := func() { releaseOnce.Do(func() { close(release) }) }
 	go func() {
+		// Linux sends the parent-death signal when the thread that
+		// forked the plugin exits, not the process, and Go ends a thread
+		// when a goroutine locked to it returns. Forking from a thread
+		// held here until the plugin is done keeps an unrelated
+		// LockOSThread user in the host from killing the plugin.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		cp, err := pc.Client()
 		done <- result{cp, err}
+		<-release
 	}()
 	var r result
 	select {
@@ -448,8 +460,15 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client) (*generation,
 	case <-ctx.Done():
 		pc.Kill()
 		<-done
+		releaseThread()
 		return nil, fmt.Errorf("plugin %s: launch: %w", c.path, ctx.Err())
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			releaseThread() // start kills the process
+		}
+	}()
 	if r.err != nil {
 		return nil, c.startError(r.err)
 	}
@@ -457,8 +476,8 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client) (*generation,
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", c.path, err)
 	}
-	rpc, ok := raw.(pb.DetectorClient)
-	if !ok {
+	rpc, isDetector := raw.(pb.DetectorClient)
+	if !isDetector {
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", c.path, raw)
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
@@ -492,10 +511,12 @@ func (c *Client) connect(ctx context.Context, pc *goplugin.Client) (*generation,
 		done:     make(chan struct{}),
 		recvDone: make(chan struct{}),
 		log:      c.log,
+		release:  releaseThread,
 	}
 	if rc := pc.ReattachConfig(); rc != nil {
 		g.pid = rc.Pid
 	}
+	ok = true
 	go g.receive()
 	c.log.Debug("plugin launched", "plugin", c.path, "pid", g.pid, "version", c.version, "protocol", pc.NegotiatedVersion())
 	return g, nil
@@ -563,6 +584,7 @@ type generation struct {
 	stream   pb.Detector_DetectClient
 	cancel   context.CancelFunc
 	log      *slog.Logger
+	release  func() // lets the thread that forked the plugin go
 	sendMu   sync.Mutex
 	recvDone chan struct{}
 
@@ -601,6 +623,7 @@ func (g *generation) cause() error {
 func (g *generation) kill() {
 	g.fail(errDead)
 	g.pc.Kill()
+	g.release()
 	<-g.recvDone
 }
 

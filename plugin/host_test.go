@@ -52,6 +52,15 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
 
+// kill ends pid at once (SIGKILL on Unix), giving it no chance to clean up.
+func kill(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
 // waitGone waits up to limit for pid to disappear.
 func waitGone(t *testing.T, pid int, limit time.Duration) {
 	t.Helper()
