@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"go.uber.org/goleak"
 
@@ -547,4 +548,64 @@ func TestRunEndsWithContext(t *testing.T) {
 	}
 	<-c.Done()
 	c.Close()
+}
+
+// TestFollowUTF16XML follows a UTF-16 event XML file, which is read whole
+// rather than cut on byte patterns.
+func TestFollowUTF16XML(t *testing.T) {
+	src := testdir.Testdata(t, "xml", "security_4688_tsclient_utf16le.xml")
+	ref := start(t, Options{Sources: []config.SourceConfig{fileSource(src, false)}})
+	<-ref.c.Ready()
+	want := ref.count()
+	if want == 0 {
+		t.Fatal("sample has no detection")
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "utf16.xml")
+	os.WriteFile(p, data, 0o600)
+	h := start(t, Options{Sources: []config.SourceConfig{fileSource(p, true)}})
+	<-h.c.Ready()
+	if h.count() != want {
+		t.Fatalf("%d detections, want %d", h.count(), want)
+	}
+	// The log grows: the same events again, before the closing </Events>
+	// (a rewrite keeping the same beginning, as an exporter adding events does).
+	text := utf16Decode(t, data)
+	body := text[strings.Index(text, "<Event "):strings.LastIndex(text, "</Events>")]
+	grown := utf16Encode(strings.Replace(text, "</Events>", body+"</Events>", 1))
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(grown, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "events added to the UTF-16 file", func() bool { return h.count() == 2*want })
+	if st := h.status(0); st.Errors != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func utf16Decode(t *testing.T, b []byte) string {
+	t.Helper()
+	if len(b)%2 != 0 || !bytes.HasPrefix(b, []byte{0xff, 0xfe}) {
+		t.Fatal("not UTF-16LE with a BOM")
+	}
+	u := make([]uint16, 0, len(b)/2)
+	for i := 2; i < len(b); i += 2 {
+		u = append(u, uint16(b[i])|uint16(b[i+1])<<8)
+	}
+	return string(utf16.Decode(u))
+}
+
+func utf16Encode(s string) []byte {
+	out := []byte{0xff, 0xfe}
+	for _, u := range utf16.Encode([]rune(s)) {
+		out = append(out, byte(u), byte(u>>8))
+	}
+	return out
 }

@@ -214,15 +214,19 @@ func (q *querySession) repl(ctx context.Context) error {
 		tables.ExecutionsName, tables.StatusName)
 	// Lines are read in their own goroutine so that Ctrl-C (which ends
 	// ctx) is noticed at the prompt, not only after the next Enter.
+	// The goroutine ends at end of input or when the prompt is left (a
+	// read already blocked on a terminal ends with the process).
 	lines := make(chan string)
 	readErr := make(chan error, 1)
+	left := make(chan struct{})
+	defer close(left)
 	go func() {
 		sc := bufio.NewScanner(q.stdin)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
 			select {
 			case lines <- sc.Text():
-			case <-ctx.Done():
+			case <-left:
 				return
 			}
 		}
