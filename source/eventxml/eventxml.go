@@ -109,8 +109,8 @@ type reader struct {
 
 	r    io.Reader // UTF-8 text
 	buf  []byte
-	pos  int   // buf[pos:end] is read and not yet consumed
-	end  int   //
+	pos  int // buf[pos:end] is read and not yet consumed
+	end  int
 	base int64 // text offset of buf[0]
 	eof  bool
 	err  error // read error, returned once the buffer is drained
@@ -293,8 +293,10 @@ func (x *reader) run() error {
 			// Text before the first event is tolerated (a header line a
 			// tool wrote) only if an event follows soon; otherwise the
 			// input is not event XML and nothing more is read.
-			if b[0] != '<' && !bytes.Contains(x.ensure(readSize), eventTag) {
-				return fmt.Errorf("%s: %w: starts with %q", x.name, errNotXML, clip(b, 16))
+			if b[0] != '<' {
+				if head := x.ensure(readSize); !bytes.Contains(head, eventTag) {
+					return fmt.Errorf("%s: %w: starts with %q", x.name, errNotXML, clip(head, 16))
+				}
 			}
 		}
 		if is, _ := isEventStart(b, x.eof); is {
