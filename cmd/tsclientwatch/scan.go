@@ -106,8 +106,11 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 	var counters file.Counters
 	stopProgress := con.startProgress(&counters)
 	readErr := file.ReadPaths(ctx, paths, file.Options{
-		Sink:     source.Sink{Event: s.event, Bad: s.bad},
-		Error:    func(e *file.InputError) { con.printf("%v\n", e) },
+		Sink:  source.Sink{Event: s.event, Bad: s.bad},
+		Error: func(e *file.InputError) { con.printf("%v\n", e) },
+		Skipped: func(path string, reason error) {
+			newLogger(cfg, cmd.ErrOrStderr()).Debug("skipped", "file", path, "reason", reason)
+		},
 		Counters: &counters,
 		Stdin:    cmd.InOrStdin(),
 	})
@@ -195,6 +198,9 @@ func summary(c *file.Counters, detections int) string {
 	}
 	msg += ", " + plural(int64(detections), "detection")
 	msg += ", " + plural(c.Failed.Load()+c.Bad.Load(), "error")
+	if n := c.Skipped.Load(); n > 0 {
+		msg += fmt.Sprintf("; %s in the directories were not event logs and were skipped (--log-level debug lists them)", plural(n, "file"))
+	}
 	return msg
 }
 

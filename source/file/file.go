@@ -123,7 +123,15 @@ type Counters struct {
 	Bad        atomic.Int64 // records reported as undecodable
 	Bytes      atomic.Int64 // input bytes read (compressed size for gzip)
 	BytesTotal atomic.Int64 // total size of the regular files found
+	Skipped    atomic.Int64 // files found by a directory walk that are not event logs
 }
+
+// ErrNotLog marks a file met while walking a directory that is in no
+// supported format and does not claim to be (no .evtx, .xml, .json, ...
+// extension): a README or a config file beside the logs. It is skipped
+// and counted, not an error. A file named on the command line, or one
+// whose extension promises a log, is never skipped this way.
+var ErrNotLog = errors.New("not an event log")
 
 // Options configures ReadPaths.
 type Options struct {
@@ -134,6 +142,9 @@ type Options struct {
 	// directory) as an InputError too. Reading goes on with the next
 	// input. May be nil.
 	Error func(*InputError)
+	// Skipped receives each file a directory walk found that is not an
+	// event log (see ErrNotLog), with the reason. May be nil.
+	Skipped func(path string, reason error)
 	// Counters, if not nil, is updated as inputs are read.
 	Counters *Counters
 	// Stdin is read for the path "-"; nil means os.Stdin.
@@ -148,6 +159,9 @@ type Options struct {
 type input struct {
 	path string // as given or found by the walk; "-" for standard input
 	size int64  // -1 when not a regular file
+	// walked is true for files found inside a directory, false for those
+	// named explicitly.
+	walked bool
 }
 
 // ReadPaths reads every input named by paths: files, directories (walked
@@ -202,10 +216,18 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		r.walked = in.walked
 		err := r.read(in)
 		c.Files.Add(1)
 		if sinkErr != nil {
 			return sinkErr
+		}
+		if errors.Is(err, ErrNotLog) {
+			c.Skipped.Add(1)
+			if opts.Skipped != nil {
+				opts.Skipped(in.path, err)
+			}
+			continue
 		}
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -254,7 +276,7 @@ func expand(paths []string, fail func(string, error)) []input {
 					fail(path, err)
 					return nil
 				}
-				out = append(out, input{path: path, size: info.Size()})
+				out = append(out, input{path: path, size: info.Size(), walked: true})
 			case typ&fs.ModeSymlink != 0:
 				target, err := os.Stat(path)
 				switch {
@@ -265,7 +287,7 @@ func expand(paths []string, fail func(string, error)) []input {
 					// reading outside the tree asked for.
 					fail(path, fmt.Errorf("%s: symbolic link to a directory, not followed (name it on the command line to read it)", path))
 				default:
-					out = append(out, input{path: path, size: regularSize(target)})
+					out = append(out, input{path: path, size: regularSize(target), walked: true})
 				}
 			default:
 				fail(path, fmt.Errorf("%s: not a regular file (%s), not read", path, typ))
@@ -293,6 +315,7 @@ type runner struct {
 	counters *Counters
 	stdin    io.Reader
 	tempDir  string
+	walked   bool // the current input was found by a directory walk
 }
 
 // read opens and reads one input. A panic in a reader (a decoder meeting
@@ -375,6 +398,9 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 		if len(head) == 0 {
 			return explainEmpty(name)
 		}
+		if r.walked && !logExtensions[extension(name)] {
+			return fmt.Errorf("%s: %w (starts with %s), skipped", name, ErrNotLog, quoteHead(head))
+		}
 		return explain(name, head, gunzipped)
 	}
 }
@@ -422,6 +448,12 @@ func explain(name string, head []byte, gunzipped bool) error {
 		return fmt.Errorf("%s: not JSON (%s; want '{' or '[')", name, starts)
 	}
 	return fmt.Errorf("%s: unknown format (%s; want EVTX, Windows event XML or JSON)", name, starts)
+}
+
+// logExtensions are the file-name extensions that promise an event log: a
+// walked file with one of them that cannot be read is an error, not a skip.
+var logExtensions = map[string]bool{
+	".evtx": true, ".xml": true, ".json": true, ".jsonl": true, ".ndjson": true, ".log": true, ".evt": true,
 }
 
 // extension returns the lower-case extension of name, ignoring a trailing

@@ -452,3 +452,42 @@ func BenchmarkReadPathsJSON(b *testing.B) {
 	}
 	b.SetBytes(c.BytesTotal.Load())
 }
+
+// TestWalkSkipsFilesThatAreNotLogs: a README or config beside the logs is
+// skipped and counted when a directory is walked, but a file named on the
+// command line, or one whose extension promises a log, is an error.
+func TestWalkSkipsFilesThatAreNotLogs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "logs/a.ndjson", []byte(`{"process":{"executable":"\\\\tsclient\\c\\a.exe"},"event":{"type":"start"}}`+"\n"))
+	write(t, dir, "logs/README.md", []byte("# notes about these logs\n"))
+	write(t, dir, "logs/config.yaml", []byte("detector:\n  strict: true\n"))
+	write(t, dir, "logs/broken.evtx", []byte("this is not an EVTX file"))
+	write(t, dir, "logs/broken.json", []byte("not json at all"))
+
+	var skipped []string
+	res := run(t, []string{filepath.Join(dir, "logs")}, Options{Skipped: func(path string, reason error) {
+		if !errors.Is(reason, ErrNotLog) || !strings.Contains(reason.Error(), path) {
+			t.Errorf("skip reason %v does not name %s or wrap ErrNotLog", reason, path)
+		}
+		skipped = append(skipped, filepath.Base(path))
+	}})
+	if res.err != nil || len(res.events) != 1 {
+		t.Fatalf("err=%v events=%d", res.err, len(res.events))
+	}
+	if want := []string{"README.md", "config.yaml"}; !slices.Equal(skipped, want) || res.counters.Skipped.Load() != 2 {
+		t.Errorf("skipped %q (counter %d), want %q", skipped, res.counters.Skipped.Load(), want)
+	}
+	var failed []string
+	for _, e := range res.inputErr {
+		failed = append(failed, filepath.Base(e.Path))
+	}
+	if want := []string{"broken.evtx", "broken.json"}; !slices.Equal(failed, want) {
+		t.Errorf("input errors for %q, want %q", failed, want)
+	}
+
+	named := run(t, []string{filepath.Join(dir, "logs", "README.md")}, Options{})
+	if len(named.inputErr) != 1 || named.counters.Skipped.Load() != 0 || !strings.Contains(named.inputErr[0].Error(), "unknown format") {
+		t.Errorf("a file named explicitly must be an error, got errors=%v skipped=%d", named.inputErr, named.counters.Skipped.Load())
+	}
+}
