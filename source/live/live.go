@@ -13,8 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 
+	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
 )
 
@@ -82,13 +84,17 @@ func Open(ctx context.Context, opts Options) (Watcher, error) {
 		m = Auto
 	}
 	if m != Auto {
-		return openOne(ctx, m, opts)
+		w, err := openOne(ctx, m, opts)
+		if err != nil {
+			return nil, err
+		}
+		return withHost(w), nil
 	}
 	var errs []error
 	for _, m := range preference {
 		w, err := openOne(ctx, m, opts)
 		if err == nil {
-			return w, nil
+			return withHost(w), nil
 		}
 		errs = append(errs, err)
 	}
@@ -113,4 +119,27 @@ func unsupported(m string) error {
 		return fmt.Errorf("live: unknown mechanism %q (want auto, ebpf, fanotify, etw or eventlog)", m)
 	}
 	return fmt.Errorf("%w: %s is not available on %s", ErrUnsupported, m, runtime.GOOS)
+}
+
+// hosted stamps every event with this machine's name: a live event is
+// always local, and the mechanisms do not carry it.
+type hosted struct {
+	Watcher
+	host string
+}
+
+func withHost(w Watcher) Watcher {
+	h, _ := os.Hostname()
+	return &hosted{Watcher: w, host: h}
+}
+
+func (h *hosted) Run(ctx context.Context, sink source.Sink) error {
+	inner := sink.Event
+	sink.Event = func(e *detector.Event) error {
+		if e.Host == "" {
+			e.Host = h.host
+		}
+		return inner(e)
+	}
+	return h.Watcher.Run(ctx, sink)
 }

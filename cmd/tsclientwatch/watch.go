@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
+)
+
+func init() { subcommands = append(subcommands, newWatchCmd) }
+
+type watchFlags struct {
+	format    string
+	mechanism string
+}
+
+func newWatchCmd() *cobra.Command {
+	var wf watchFlags
+	cmd := &cobra.Command{
+		Use:   "watch [flags]",
+		Short: "Watch process starts live and print executions from RDP client drives",
+		Long: `Watch follows process starts as they happen and prints every one run from an
+RDP client's redirected drive, until interrupted (Ctrl-C or SIGTERM); what was
+found is flushed before it exits.
+
+Mechanisms: on Linux eBPF (every exec, with the path the kernel resolved)
+falling back to fanotify marks on xrdp's client-drive mounts; on Windows an
+ETW session on the kernel process provider falling back to an Event Log
+subscription (Sysmon 1, Security 4688). Both need root / Administrator.
+The mechanism comes from --mechanism, else the first live source in the
+configuration (sources: [{type: live|ebpf|fanotify|etw|eventlog}]), else auto.`,
+		Example: `  sudo tsclientwatch watch
+  sudo tsclientwatch watch --format ndjson --mechanism fanotify | jq .path`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWatch(cmd, wf)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&wf.format, "format", "table", "output format: table or ndjson")
+	f.StringVar(&wf.mechanism, "mechanism", "", "auto, ebpf, fanotify, etw or eventlog (default: from the configuration, else auto)")
+	f.Bool("strict", false, "match exactly what the Elastic rule matches (kernel path form, .exe, event.type start)")
+	config.MustBindFlag(f, "strict", "detector.strict")
+	return cmd
+}
+
+// mechanismFor picks the live mechanism: the flag, else the first live
+// source configured, else auto.
+func mechanismFor(flag string, cfg config.Config) string {
+	if flag != "" {
+		return flag
+	}
+	for _, s := range cfg.Sources {
+		switch s.Type {
+		case config.SourceLive:
+			return live.Auto
+		case config.SourceEBPF, config.SourceFanotify, config.SourceETW, config.SourceEventLog:
+			return s.Type
+		}
+	}
+	return live.Auto
+}
+
+func runWatch(cmd *cobra.Command, wf watchFlags) error {
+	stdout := cmd.OutOrStdout()
+	var out detectionWriter
+	switch wf.format {
+	case "table":
+		out = newStreamTableWriter(stdout)
+	case "ndjson":
+		out = newNDJSONWriter(stdout)
+	default:
+		return usageError("watch: --format %q is not an output format (want table or ndjson)", wf.format)
+	}
+	if !live.ValidMechanism(wf.mechanism) {
+		return usageError("watch: --mechanism %q is not a mechanism (want auto, ebpf, fanotify, etw or eventlog)", wf.mechanism)
+	}
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	det, closeDetector, err := buildDetector(ctx, cfg)
+	if err != nil {
+		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
+	}
+	defer closeDetector()
+	con := newConsole(cmd.ErrOrStderr())
+
+	w, err := live.Open(ctx, live.Options{
+		Mechanism:  mechanismFor(wf.mechanism, cfg),
+		MountNames: cfg.Detector.XrdpMountNames,
+		// A watcher started at boot must not fail because nobody has
+		// logged in over RDP yet.
+		WaitForMounts: true,
+	})
+	if err != nil {
+		return &exitCodeError{code: exitError, err: err}
+	}
+	st := w.Stats()
+	con.printf("watching process starts with %s (%s); Ctrl-C to stop\n", st.Mechanism, st.Detail)
+
+	p := &watchPipeline{det: det, out: out, con: con, events: make(chan detector.Event, 4096)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.process()
+	}()
+	runErr := w.Run(ctx, source.Sink{
+		Event: func(e *detector.Event) error {
+			select {
+			case p.events <- *e:
+				return nil
+			case <-p.failed():
+				return p.err
+			}
+		},
+		Bad: func(re *source.RecordError) { con.printf("%v\n", re) },
+	})
+	close(p.events)
+	wg.Wait()
+	st = w.Stats()
+	closeErr := w.Close()
+	if err := out.Close(); err != nil && p.err == nil {
+		p.err = fmt.Errorf("write output: %w", err)
+	}
+	con.printf("%s: %s, %s, %s lost\n", st.Mechanism, plural(int64(st.Events), "process start"),
+		plural(p.detections.Load(), "detection"), strconv.FormatUint(st.Lost, 10))
+	switch {
+	case p.err != nil:
+		return &exitCodeError{code: exitError, err: p.err}
+	case runErr != nil && !errors.Is(runErr, context.Canceled):
+		return &exitCodeError{code: exitError, err: runErr}
+	case closeErr != nil:
+		return &exitCodeError{code: exitError, err: closeErr}
+	}
+	return nil
+}
+
+// watchPipeline runs the detector away from the watcher's goroutine, so a
+// slow detector (a plugin) delays the kernel's queue only once the channel
+// is full. Events already queued are batched: the more arrive at once, the
+// fewer detector calls.
+type watchPipeline struct {
+	det        detector.Detector
+	out        detectionWriter
+	con        *console
+	events     chan detector.Event
+	detections atomic.Int64
+
+	once sync.Once
+	stop chan struct{}
+	err  error // set once, before stop is closed
+}
+
+func (p *watchPipeline) failed() chan struct{} {
+	p.once.Do(func() { p.stop = make(chan struct{}) })
+	return p.stop
+}
+
+func (p *watchPipeline) fail(err error) {
+	p.err = err
+	close(p.failed())
+}
+
+func (p *watchPipeline) process() {
+	var batch []detector.Event
+	var found []detector.Detection
+	// The detector gets its own context: on Ctrl-C the events already
+	// queued are still judged and printed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for ev := range p.events {
+		batch = append(batch[:0], ev)
+	more:
+		for len(batch) < batchSize {
+			select {
+			case e, ok := <-p.events:
+				if !ok {
+					break more
+				}
+				batch = append(batch, e)
+			default:
+				break more
+			}
+		}
+		if p.err != nil {
+			continue // drain so the watcher is never blocked
+		}
+		var err error
+		found, err = p.det.Detect(ctx, batch, found[:0])
+		if err != nil {
+			p.fail(fmt.Errorf("detector: %w", err))
+			continue
+		}
+		for i := range found {
+			if err := p.out.Write(&found[i]); err != nil {
+				p.fail(fmt.Errorf("write output: %w", err))
+				break
+			}
+		}
+		p.detections.Add(int64(len(found)))
+	}
+}
+
+// streamTableWriter prints each detection as one line at once, with fixed
+// column widths: a live stream cannot wait for every row to align them.
+type streamTableWriter struct {
+	w      io.Writer
+	header bool
+}
+
+func newStreamTableWriter(w io.Writer) *streamTableWriter { return &streamTableWriter{w: w} }
+
+func (t *streamTableWriter) Write(d *detector.Detection) error {
+	if !t.header {
+		t.header = true
+		if _, err := fmt.Fprintf(t.w, "%-20s  %-16s  %-8s  %-6s  %-8s  %s\n", "TIME", "USERNAME", "PID", "FORM", "DRIVE", "PATH"); err != nil {
+			return err
+		}
+	}
+	ts := "-"
+	if !d.Time.IsZero() {
+		ts = d.Time.UTC().Format(time.RFC3339)
+	}
+	_, err := fmt.Fprintf(t.w, "%-20s  %-16s  %-8d  %-6s  %-8s  %s\n", ts, cell(d.User), d.PID, d.Form, cell(d.ClientDrive), cell(d.Executable))
+	return err
+}
+
+func (t *streamTableWriter) Close() error { return nil }
