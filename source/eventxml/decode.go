@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tsclientwatch/tsclientwatch/source/winevent"
 )
+
+// parsers keeps parsers (their scratch buffers and interned names) between
+// DecodeEvent calls, which a live watcher makes once per event.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
 
 // DecodeEvent decodes one rendered event, as EvtRender(EvtRenderEventXml)
 // returns it once converted from UTF-16, or as a file holding one event. A
@@ -31,7 +36,11 @@ func DecodeEvent(data []byte) (winevent.Record, error) {
 		return winevent.Record{}, fmt.Errorf("event XML: byte %d: no <Event> element", i)
 	}
 	rec := winevent.Record{Data: make(map[string]string, 32)}
-	var p parser
+	p := parsers.Get().(*parser)
+	defer func() {
+		p.s, p.rec = nil, nil // hold no reference to the caller's data
+		parsers.Put(p)
+	}()
 	n, err := p.decode(data[i:], &rec)
 	if err != nil {
 		var se *syntaxError
