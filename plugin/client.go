@@ -403,7 +403,7 @@ func (c *Client) start(ctx context.Context) (*generation, error) {
 		return nil, err
 	}
 	cmd := exec.Command(c.path)
-	setProcAttr(cmd)
+	procAttr(cmd)
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		VersionedPlugins: versionedPlugins(nil),
@@ -573,6 +573,11 @@ func (c *Client) Close() error {
 	}
 	return nil
 }
+
+// procAttr sets OS-specific process attributes on the plugin command; a
+// variable so a test can launch without the parent-death signal and see the
+// plugin's own watchdog at work.
+var procAttr = setProcAttr
 
 // errDead says the plugin went away before answering.
 var errDead = errors.New("plugin went away")

@@ -13,13 +13,17 @@ import (
 )
 
 const (
-	hostModeEnv = "TSW_PLUGIN_TEST_HOST" // "path sha256": run as a plugin host
+	hostModeEnv   = "TSW_PLUGIN_TEST_HOST"         // "path sha256": run as a plugin host
+	noDeathSigEnv = "TSW_PLUGIN_TEST_NO_PDEATHSIG" // host leaves the plugin to its watchdog
 )
 
 // runHost is the test binary acting as a bare host: it launches the plugin,
 // prints the plugin's pid and waits to be killed.
 func runHost() {
 	path, sum, _ := strings.Cut(os.Getenv(hostModeEnv), " ")
+	if os.Getenv(noDeathSigEnv) != "" {
+		procAttr = func(*exec.Cmd) {}
+	}
 	c, err := Launch(context.Background(), Options{Path: path, SHA256: sum})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -74,39 +78,50 @@ func waitGone(t *testing.T, pid int, limit time.Duration) {
 }
 
 // TestHostKilled kills a host with SIGKILL, which leaves it no chance to
-// stop its plugin, and checks the plugin does not outlive it.
+// stop its plugin, and checks the plugin does not outlive it: once with the
+// parent-death signal (Linux) and once with only the plugin's watchdog.
 func TestHostKilled(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("needs /proc to watch the plugin process")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), hostModeEnv+"="+pluginPath+" "+pluginSum)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"pdeathsig and watchdog", nil},
+		{"watchdog only", []string{noDeathSigEnv + "=1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(append(os.Environ(), hostModeEnv+"="+pluginPath+" "+pluginSum), tc.env...)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("host did not report its plugin: %v", err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(line))
+			if err != nil || pid <= 0 {
+				t.Fatalf("host printed %q, want the plugin pid", line)
+			}
+			if !alive(pid) {
+				t.Fatalf("plugin %d not running while its host is", pid)
+			}
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			// Pdeathsig acts at once; the watchdog polls every second.
+			// The bound only keeps a failing test from hanging.
+			waitGone(t, pid, 15*time.Second)
+		})
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("host did not report its plugin: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || pid <= 0 {
-		t.Fatalf("host printed %q, want the plugin pid", line)
-	}
-	if !alive(pid) {
-		t.Fatalf("plugin %d not running while its host is", pid)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	// Pdeathsig acts at once on Linux; elsewhere the watchdog polls every
-	// second. The bound only keeps a failing test from hanging.
-	waitGone(t, pid, 15*time.Second)
 }
