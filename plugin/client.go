@@ -536,6 +536,8 @@ func (c *Client) startError(err error) error {
 			return fmt.Errorf("plugin %s exited without completing the go-plugin handshake (is it a tsclientwatch plugin? its standard error is in the host log)", c.path)
 		}
 		return fmt.Errorf("plugin %s wrote %q to standard output instead of the go-plugin handshake: a plugin must not print to standard output before plugin.Serve (log to standard error)", c.path, line)
+	case strings.HasPrefix(msg, "error parsing core protocol version"):
+		return fmt.Errorf("plugin %s: its first line on standard output is not a go-plugin handshake (%v): a plugin must not print to standard output before plugin.Serve (log to standard error)", c.path, err)
 	case strings.Contains(msg, "plugin exited before we could connect"):
 		return fmt.Errorf("plugin %s exited before completing the go-plugin handshake (is it a tsclientwatch plugin? its standard error is in the host log)", c.path)
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):

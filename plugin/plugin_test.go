@@ -236,6 +236,7 @@ func TestStdoutGarbageBeforeServe(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
+	t.Log(err)
 	if strings.Contains(err.Error(), "Unrecognized remote plugin message") {
 		t.Errorf("error %q leaks go-plugin's handshake wording", err)
 	}
