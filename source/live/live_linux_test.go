@@ -118,8 +118,8 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// run starts path and waits for it.
-func (f *fixture) run(t *testing.T, dir, path string, args ...string) {
+// run starts path, waits for it and returns its pid.
+func (f *fixture) run(t *testing.T, dir, path string, args ...string) int64 {
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
@@ -129,6 +129,7 @@ func (f *fixture) run(t *testing.T, dir, path string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("run %s in %s: %v\n%s", path, dir, err, out)
 	}
+	return int64(cmd.ProcessState.Pid())
 }
 
 // collector keeps the events below root: other processes run on this
@@ -210,7 +211,7 @@ func exercise(t *testing.T, mechanism string, f *fixture) {
 	for i := 0; i < storm; i++ {
 		f.run(t, f.root, f.tool, "storm")
 	}
-	f.run(t, f.toolDir, "./tool", "relative")
+	relPID := f.run(t, f.toolDir, "./tool", "relative")
 	f.run(t, f.root, f.outside, "outside")
 
 	want := storm + 1
@@ -245,12 +246,14 @@ func exercise(t *testing.T, mechanism string, f *fixture) {
 	}
 	var relative *detector.Event
 	for i := range evs {
-		if evs[i].Executable == f.tool && (strings.HasSuffix(evs[i].CommandLine, "relative") || evs[i].WorkingDirectory == f.toolDir) {
+		if evs[i].PID == relPID {
 			relative = &evs[i]
 		}
 	}
 	if relative == nil {
-		t.Errorf("the relative ./tool start was not reported with the absolute path %s", f.tool)
+		t.Errorf("the relative ./tool start (pid %d) was not reported", relPID)
+	} else if relative.Executable != f.tool {
+		t.Errorf("the relative ./tool start was reported as %q, want %q", relative.Executable, f.tool)
 	} else {
 		t.Logf("relative start reported as %+v", *relative)
 	}

@@ -3,7 +3,6 @@
 package fanotify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +48,9 @@ type Watcher struct {
 	marked map[int]string // mount id -> mount point
 	users  map[uint32]string
 
+	linkBuf []byte // readlink target, reused (Run's goroutine only)
+	statBuf []byte // /proc/PID/stat, reused
+
 	events atomic.Uint64
 	lost   atomic.Uint64
 	closed atomic.Bool
@@ -81,7 +83,8 @@ func Open(opts Options) (*Watcher, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fanotify: %w", err)
 	}
-	w := &Watcher{fd: fd, mi: mi, opts: opts, marked: make(map[int]string), users: make(map[uint32]string)}
+	w := &Watcher{fd: fd, mi: mi, opts: opts, marked: make(map[int]string), users: make(map[uint32]string),
+		linkBuf: make([]byte, unix.PathMax), statBuf: make([]byte, 1024)}
 	n, err := w.rescan()
 	if err != nil {
 		w.Close()
@@ -250,6 +253,10 @@ func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 			if err := w.decode(buf[:n], sink, &ev); err != nil {
 				return err
 			}
+			// A short read emptied the queue; skip the EAGAIN read.
+			if n < len(buf)/2 {
+				break
+			}
 		}
 	}
 	return nil
@@ -272,11 +279,12 @@ func (w *Watcher) decode(b []byte, sink source.Sink, ev *detector.Event) error {
 		if m.Fd < 0 {
 			continue
 		}
-		path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(m.Fd)))
+		n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(int(m.Fd)), w.linkBuf)
 		unix.Close(int(m.Fd))
 		if err != nil || m.Mask&unix.FAN_OPEN_EXEC == 0 {
 			continue
 		}
+		path := string(w.linkBuf[:n])
 		w.events.Add(1)
 		w.fill(ev, path, int(m.Pid))
 		if err := sink.Emit(ev); err != nil {
@@ -288,7 +296,9 @@ func (w *Watcher) decode(b []byte, sink source.Sink, ev *detector.Event) error {
 
 // fill builds the event from the path and what /proc still says about pid.
 // The process is mid-execve: parent, uid and cwd are already final; argv is
-// not, so the command line is left out.
+// not, so the command line is left out. /proc/PID/status would give the
+// same in one read, but the kernel formats some fifty lines for it; stat,
+// the directory's owner and one readlink cost less.
 func (w *Watcher) fill(ev *detector.Event, path string, pid int) {
 	*ev = detector.Event{
 		Time:       time.Now(),
@@ -299,36 +309,30 @@ func (w *Watcher) fill(ev *detector.Event, path string, pid int) {
 		Source:     "fanotify",
 	}
 	dir := "/proc/" + strconv.Itoa(pid)
-	if status, err := os.ReadFile(dir + "/status"); err == nil {
-		if v, ok := statusField(status, "PPid:"); ok {
-			ev.ParentPID, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if v, ok := statusField(status, "Uid:"); ok {
-			if uid, err := strconv.ParseUint(v, 10, 32); err == nil {
-				ev.User = w.userName(uint32(uid))
-			}
-		}
+	if ppid, ok := w.parentPID(dir); ok {
+		ev.ParentPID = ppid
 	}
-	if cwd, err := os.Readlink(dir + "/cwd"); err == nil {
-		ev.WorkingDirectory = cwd
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) == nil {
+		ev.User = w.userName(st.Uid)
+	}
+	if n, err := unix.Readlink(dir+"/cwd", w.linkBuf); err == nil {
+		ev.WorkingDirectory = string(w.linkBuf[:n])
 	}
 }
 
-// statusField returns the first value after key in /proc/PID/status.
-func statusField(status []byte, key string) (string, bool) {
-	i := bytes.Index(status, []byte("\n"+key))
-	if i < 0 {
-		return "", false
+// parentPID reads the fourth field of /proc/PID/stat.
+func (w *Watcher) parentPID(dir string) (int64, bool) {
+	fd, err := unix.Open(dir+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
 	}
-	rest := status[i+1+len(key):]
-	if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-		rest = rest[:j]
+	n, err := unix.Read(fd, w.statBuf)
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return 0, false
 	}
-	f := strings.Fields(string(rest))
-	if len(f) == 0 {
-		return "", false
-	}
-	return f[0], true
+	return parseStatPPID(w.statBuf[:n])
 }
 
 func (w *Watcher) userName(uid uint32) string {
