@@ -9,6 +9,18 @@
 // and of failure is the chunk: decodeChunk turns one chunk's bytes into
 // records, a bad chunk is reported and skipped, and every other chunk is
 // still read.
+//
+// Chunks are independent, so ReadWith decodes them on a bounded pool of
+// workers and puts the results back in file order. With Options.Prefilter
+// it also looks at each chunk's record bytes first and decodes only the
+// chunks holding a needle ("tsclient" or an xrdp mount name, any ASCII
+// case, UTF-16LE or plain bytes): the rule cannot fire on a record whose
+// executable path lacks them, and nearly every chunk of a real log does.
+// Each candidate is confirmed by the full decode; slack past a chunk's
+// free space offset (stale records) is not searched, as it is not
+// decoded. A skipped chunk's header and record framing are still checked
+// and reported; damage inside the binary XML of its records cannot be
+// seen without decoding it.
 package evtx
 
 import (

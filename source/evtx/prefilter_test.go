@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"go.uber.org/goleak"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/evtxwrite"
@@ -399,5 +402,86 @@ func TestCustomNeedles(t *testing.T) {
 		if r.err != nil || len(r.events) != tc.events {
 			t.Errorf("needles %q: err %v, %d events, want %d", tc.needles, r.err, len(r.events), tc.events)
 		}
+	}
+}
+
+// failingReaderAt fails every read that reaches past limit.
+type failingReaderAt struct {
+	b     []byte
+	limit int64
+}
+
+var errDisk = errors.New("disk on fire")
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.limit {
+		n := max(0, int(f.limit-off))
+		copy(p[:n], f.b[off:])
+		return n, errDisk
+	}
+	return copy(p, f.b[off:]), nil
+}
+
+// TestParallelStops: a sink error, a cancelled context and a read error
+// each end a parallel read promptly, with the events before them in file
+// order, and leave no goroutine behind.
+func TestParallelStops(t *testing.T) {
+	b, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := readWith(t, b, "security.evtx", Options{Workers: 1})
+	perChunk := countPerChunk(t, b)
+	stop := errors.New("enough")
+	for _, workers := range []int{2, 3, 8} {
+		t.Run(fmt.Sprint(workers, " workers"), func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			// Sink error at the 100th event.
+			var got []detector.Event
+			_, err := ReadWith(context.Background(), bytes.NewReader(b), int64(len(b)), "security.evtx", source.Sink{
+				Event: func(ev *detector.Event) error {
+					got = append(got, *ev)
+					if len(got) == 100 {
+						return stop
+					}
+					return nil
+				},
+			}, Options{Workers: workers})
+			if !errors.Is(err, stop) || !slices.Equal(got, all.events[:100]) {
+				t.Errorf("sink error: err %v after %d events (in order: %v)", err, len(got), slices.Equal(got, all.events[:len(got)]))
+			}
+
+			// Cancelled from the sink during chunk 1: chunks 0 and 1 only.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n := 0
+			_, err = ReadWith(ctx, bytes.NewReader(b), int64(len(b)), "security.evtx", source.Sink{
+				Event: func(*detector.Event) error {
+					n++
+					if n > perChunk[0] {
+						cancel()
+					}
+					return nil
+				},
+			}, Options{Workers: workers})
+			if !errors.Is(err, context.Canceled) || n != perChunk[0]+perChunk[1] {
+				t.Errorf("cancel: err %v after %d events, want context.Canceled after %d", err, n, perChunk[0]+perChunk[1])
+			}
+
+			// The disk fails inside chunk 20: chunks 0-19 are read.
+			limit := int64(fileBlockSize + 20*chunkSize + 100)
+			r := run{}
+			_, r.err = ReadWith(context.Background(), failingReaderAt{b, limit}, int64(len(b)), "security.evtx", source.Sink{
+				Event: func(ev *detector.Event) error { r.events = append(r.events, *ev); return nil },
+			}, Options{Workers: workers})
+			want := 0
+			for _, c := range perChunk[:20] {
+				want += c
+			}
+			if !errors.Is(r.err, errDisk) || !strings.Contains(r.err.Error(), "security.evtx chunk 20") ||
+				!slices.Equal(r.events, all.events[:want]) {
+				t.Errorf("read error: err %v, %d events, want %v naming chunk 20 after %d", r.err, len(r.events), errDisk, want)
+			}
+		})
 	}
 }
