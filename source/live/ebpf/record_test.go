@@ -7,9 +7,10 @@ import (
 	"unsafe"
 )
 
-// recorded is a sample captured from the ring buffer on Linux 6.18 for
-// `cd <tmp>/home/u/thinclient_drives/C: && ./tools/tool a b` run on a bindfs
-// mount, trimmed to the bytes the program sent.
+// recordedSample builds, byte by byte, the record the program sends for
+// `cd <tmp>/home/u/thinclient_drives/C: && ./tools/tool a b` on a bindfs
+// mount: header, path components leaf first, then argv. (Real records from
+// the kernel are decoded by the FUSE tests in source/live.)
 func recordedSample() []byte {
 	b := make([]byte, headerSize)
 	le := binary.LittleEndian
@@ -110,5 +111,15 @@ func TestLayout(t *testing.T) {
 	}
 	if unsafe.Offsetof(e.Fstype) != 40 || unsafe.Offsetof(e.Comm) != 72 || unsafe.Offsetof(e.PathLen) != 24 {
 		t.Error("header field offsets moved")
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	s := recordedSample()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(s); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
