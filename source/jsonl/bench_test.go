@@ -14,12 +14,12 @@ import (
 )
 
 // benchInput is NDJSON of n Elastic Defend process events of about 1.3 KB,
-// one in a thousand executed from \Device\Mup\tsclient.
-func benchInput(n int) []byte {
+// one in every positiveEvery executed from \Device\Mup\tsclient.
+func benchInput(n, positiveEvery int) []byte {
 	var b bytes.Buffer
 	for i := range n {
 		exe := fmt.Sprintf(`C:\\Program Files\\Vendor%d\\bin\\tool%d.exe`, i%50, i%7)
-		if i%1000 == 999 {
+		if i%positiveEvery == positiveEvery-1 {
 			exe = `\\Device\\Mup\\tsclient\\C\\Tools\\a.exe`
 		}
 		fmt.Fprintf(&b, `{"@timestamp":"2024-03-12T09:%02d:%02d.%07dZ","agent":{"id":"7d5f1c2e-0b7a-4c3e-9d51-2f8a6b4e9c10","type":"endpoint","version":"8.12.2"},`+
@@ -35,35 +35,80 @@ func benchInput(n int) []byte {
 	return b.Bytes()
 }
 
-func BenchmarkReadECS(b *testing.B) {
-	in := benchInput(10000)
-	b.Logf("input: %d events, %d bytes (%.0f bytes/event)", 10000, len(in), float64(len(in))/10000)
-	m := detector.MustNew(detector.DefaultConfig())
-	hits := 0
-	sink := source.Sink{Event: func(e *detector.Event) error {
-		if _, ok := m.Match(e); ok {
-			hits++
-		}
-		return nil
-	}}
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	cpu0 := cpuSeconds()
-	for b.Loop() {
-		hits = 0
-		st, err := jsonl.Read(context.Background(), bytes.NewReader(in), "bench.ndjson", sink)
-		if err != nil || st.Records != 10000 || st.Bad != 0 || hits != 10 {
-			b.Fatalf("err %v, stats %+v, %d hits", err, st, hits)
-		}
+// benchEvents and benchPositiveEvery shape the benchmark input: about 26 MB
+// of mostly benign events, two positives.
+const (
+	benchEvents        = 20000
+	benchPositiveEvery = 10000
+)
+
+// BenchmarkRead compares, on the same input in one run, the reader with
+// the prefilter, the reader decoding every document, and encoding/json
+// decoding every document into a struct of the fields the mapping reads.
+func BenchmarkRead(b *testing.B) {
+	in := benchInput(benchEvents, benchPositiveEvery)
+	b.Logf("input: %d events, %d bytes (%.0f bytes/event), 1 positive in %d", benchEvents, len(in), float64(len(in))/benchEvents, benchPositiveEvery)
+	wantHits := benchEvents / benchPositiveEvery
+	cfg := detector.DefaultConfig()
+	m := detector.MustNew(cfg)
+	for _, bc := range []struct {
+		name string
+		opt  jsonl.Options
+	}{
+		{"prefilter", jsonl.Options{Prefilter: true, Config: cfg}},
+		{"full", jsonl.Options{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			hits := 0
+			sink := source.Sink{Event: func(e *detector.Event) error {
+				if _, ok := m.Match(e); ok {
+					hits++
+				}
+				return nil
+			}}
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				hits = 0
+				st, err := jsonl.ReadWith(context.Background(), bytes.NewReader(in), "bench.ndjson", sink, bc.opt)
+				if err != nil || st.Records+st.RecordsSkipped != benchEvents || st.Bad != 0 || hits != wantHits {
+					b.Fatalf("err %v, stats %+v, %d hits", err, st, hits)
+				}
+			}
+			reportRates(b, benchEvents, len(in), cpu0)
+		})
 	}
-	reportRates(b, 10000, cpu0)
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		b.ReportAllocs()
+		cpu0 := cpuSeconds()
+		for b.Loop() {
+			dec := json.NewDecoder(bytes.NewReader(in))
+			n := 0
+			for {
+				var d ecsDoc
+				if err := dec.Decode(&d); err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != benchEvents {
+				b.Fatalf("%d documents", n)
+			}
+		}
+		reportRates(b, benchEvents, len(in), cpu0)
+	})
 }
 
 // reportRates adds events per wall-clock second and per CPU second.
-func reportRates(b *testing.B, perOp int, cpu0 float64) {
+func reportRates(b *testing.B, perOp, bytesPerOp int, cpu0 float64) {
 	b.ReportMetric(float64(perOp*b.N)/b.Elapsed().Seconds(), "events/s")
 	if cpu := cpuSeconds() - cpu0; cpu > 0 && cpu0 > 0 {
 		b.ReportMetric(float64(perOp*b.N)/cpu, "events/cpu-s")
+		b.ReportMetric(float64(bytesPerOp*b.N)/cpu/1e6, "MB/cpu-s")
 	}
 }
 
@@ -104,30 +149,4 @@ type ecsDoc struct {
 		Name   string `json:"name"`
 		Domain string `json:"domain"`
 	} `json:"user"`
-}
-
-// BenchmarkEncodingJSON decodes the same input with encoding/json into a
-// struct of the same fields (nested spelling only), as a baseline.
-func BenchmarkEncodingJSON(b *testing.B) {
-	in := benchInput(10000)
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	cpu0 := cpuSeconds()
-	for b.Loop() {
-		dec := json.NewDecoder(bytes.NewReader(in))
-		n := 0
-		for {
-			var d ecsDoc
-			if err := dec.Decode(&d); err == io.EOF {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		if n != 10000 {
-			b.Fatalf("%d documents", n)
-		}
-	}
-	reportRates(b, 10000, cpu0)
 }

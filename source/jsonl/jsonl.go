@@ -33,39 +33,85 @@ const DefaultMaxDocument = 16 << 20
 // needs more.
 const chunk = 64 << 10
 
-// Options tunes Read.
+// Options tunes ReadWith. The zero value decodes every document.
 type Options struct {
 	// MaxDocument caps the bytes of one NDJSON line or one document. Longer
 	// ones are reported to the sink and skipped. 0 means DefaultMaxDocument.
 	MaxDocument int
+	// Prefilter skips the decoding of documents the rule cannot fire on:
+	// those whose raw bytes hold none of the needles (ignoring ASCII case)
+	// and no \u escape. A skipped document gets only the structural check
+	// every document gets (see checkShape: first byte '{' or '[', last '}'
+	// or ']', no NUL byte), is counted in Stats.RecordsSkipped and
+	// reported to Skipped, and is not emitted: only a caller that wants
+	// just what the rule can match (scan) should set it. Its other damage
+	// (bad syntax inside, a field of the wrong type) is not seen.
+	Prefilter bool
+	// Config is the detector configuration the events will be matched
+	// with; the needles are Needles(Config) unless Needles is set.
+	Config detector.Config
+	// Needles, when not nil, replaces the needles derived from Config. An
+	// empty string among them makes every document a candidate.
+	Needles []string
+	// Skipped, if not nil, receives counts of documents the prefilter
+	// skipped, from the reading goroutine, at least once per read of the
+	// input and once at the end, so a caller's progress counts them as
+	// they go.
+	Skipped func(n int64)
 }
 
-// Read decodes the JSON events of r with default options. name is the file
-// name used in errors. See ReadOptions.
+// Stats counts what ReadWith got through. Stats.Records counts the
+// documents decoded or found bad; with the prefilter on, RecordsSkipped
+// counts the documents that were not decoded, so Records+RecordsSkipped is
+// what a full parse counts (an Elasticsearch search response counts once
+// when skipped, once per hit when decoded).
+type Stats struct {
+	source.Stats
+	RecordsSkipped int64
+}
+
+// Read decodes the JSON events of r with default options: every document
+// is decoded and emitted. name is the file name used in errors. See
+// ReadWith.
 func Read(ctx context.Context, r io.Reader, name string, sink source.Sink) (source.Stats, error) {
-	return ReadOptions(ctx, r, name, sink, Options{})
+	st, err := ReadWith(ctx, r, name, sink, Options{})
+	return st.Stats, err
 }
 
-// ReadOptions decodes the JSON events of r, emitting one detector.Event
-// per document. A document that is not valid JSON, has a field of the wrong
-// type or is over the cap goes to sink.Report and reading continues. The
-// error returned is fatal: the input is not JSON at all, a read failed, an
-// array is malformed beyond recovery, ctx ended, or sink.Event failed.
-func ReadOptions(ctx context.Context, r io.Reader, name string, sink source.Sink, opt Options) (source.Stats, error) {
+// ReadWith decodes the JSON events of r, emitting one detector.Event per
+// document (per hit of an Elasticsearch search response), except those
+// the prefilter skips. A document that is not valid JSON, has a field of
+// the wrong type or is over the cap goes to sink.Report and reading
+// continues. The error returned is fatal: the input is not JSON at all, a
+// read failed, an array is malformed beyond recovery, ctx ended, or
+// sink.Event failed.
+//
+// Memory is bounded by the cap: one read buffer that grows to hold the
+// longest document read, up to MaxDocument plus one read.
+func ReadWith(ctx context.Context, r io.Reader, name string, sink source.Sink, opt Options) (Stats, error) {
 	max := opt.MaxDocument
 	if max <= 0 {
 		max = DefaultMaxDocument
 	}
 	rd := &reader{
-		ctx:  ctx,
-		src:  r,
-		name: name,
-		sink: sink,
-		max:  max,
-		buf:  make([]byte, min(chunk, max+1)),
-		line: 1,
+		ctx:    ctx,
+		src:    r,
+		name:   name,
+		sink:   sink,
+		max:    max,
+		buf:    make([]byte, min(chunk, max+1)),
+		line:   1,
+		onSkip: opt.Skipped,
+	}
+	if opt.Prefilter {
+		needles := opt.Needles
+		if needles == nil {
+			needles = Needles(opt.Config)
+		}
+		rd.pf = newPrefilter(needles)
 	}
 	err := rd.run()
+	rd.flushSkipped()
 	rd.stats.Bytes = rd.base + int64(rd.pos)
 	return rd.stats, err
 }
@@ -125,8 +171,12 @@ type reader struct {
 	ecs     ecs.Mapper
 	win     winjson.Mapper
 	ev      detector.Event
-	stats   source.Stats
+	stats   Stats
 	ordinal int64 // documents seen, for RecordError.Record
+
+	pf     *prefilter // nil: decode everything
+	onSkip func(int64)
+	unsaid int64 // skipped documents not yet passed to onSkip
 }
 
 // errStop carries a fatal error out of the document callbacks.
@@ -178,6 +228,7 @@ func (r *reader) fill() (bool, error) {
 	if r.eof {
 		return false, nil
 	}
+	r.flushSkipped()
 	if err := r.tick(); err != nil {
 		return false, err
 	}
@@ -600,6 +651,18 @@ func (r *reader) document(doc []byte, line, off int64) error {
 	if err := r.tick(); err != nil {
 		return err
 	}
+	if err := checkShape(doc); err != nil {
+		r.ordinal++
+		r.stats.Records++
+		r.bad(r.ordinal, line, off, err)
+		return nil
+	}
+	if r.pf != nil && !r.pf.candidate(doc) {
+		r.ordinal++
+		r.stats.RecordsSkipped++
+		r.unsaid++
+		return nil
+	}
 	v, err := r.parser.ParseBytes(doc)
 	if err != nil {
 		r.ordinal++
@@ -660,4 +723,13 @@ func (r *reader) one(v *fastjson.Value, line, off int64) error {
 func (r *reader) bad(ordinal, line, off int64, err error) {
 	r.stats.Bad++
 	r.sink.Report(&source.RecordError{File: r.name, Record: ordinal, Line: line, Offset: off, Err: err})
+}
+
+// flushSkipped passes the skipped documents counted since the last call
+// to Options.Skipped.
+func (r *reader) flushSkipped() {
+	if r.unsaid > 0 && r.onSkip != nil {
+		r.onSkip(r.unsaid)
+	}
+	r.unsaid = 0
 }

@@ -18,10 +18,11 @@ import (
 
 // result is what one Read delivered.
 type result struct {
-	events []detector.Event
-	bad    []*source.RecordError
-	stats  source.Stats
-	err    error
+	events  []detector.Event
+	bad     []*source.RecordError
+	stats   source.Stats
+	skipped int64
+	err     error
 }
 
 func read(t *testing.T, r io.Reader, name string, opt jsonl.Options) result {
@@ -31,7 +32,10 @@ func read(t *testing.T, r io.Reader, name string, opt jsonl.Options) result {
 		Event: func(e *detector.Event) error { res.events = append(res.events, *e); return nil },
 		Bad:   func(e *source.RecordError) { res.bad = append(res.bad, e) },
 	}
-	res.stats, res.err = jsonl.ReadOptions(context.Background(), r, name, sink, opt)
+	var st jsonl.Stats
+	st, res.err = jsonl.ReadWith(context.Background(), r, name, sink, opt)
+	res.stats = st.Stats
+	res.skipped = st.RecordsSkipped
 	return res
 }
 
