@@ -41,7 +41,31 @@ type Options struct {
 	// means DefaultMaxEventSize.
 	MaxEventSize int
 
+	// Needles turns on the prefilter: an event whose raw bytes show none
+	// of them (ignoring ASCII case) and nothing that could spell one in
+	// disguise is framed and counted but not decoded, and nothing is
+	// emitted for it. Build them with Needles(cfg) from the configuration
+	// of the detector the events go to; only a caller that wants just
+	// what that rule can match (a scan) should set them. Nil or empty
+	// decodes every event. See the package documentation for what a
+	// skipped event is still checked for.
+	Needles []string
+
 	parses *int // tests: counts parser runs
+}
+
+// Stats counts what ReadWith got through. Stats.Records counts every
+// event framed, decoded or skipped, good or bad, as a full decode would;
+// Skipped is how many of them the prefilter left undecoded (not emitted,
+// never reported as bad).
+type Stats struct {
+	source.Stats
+	Skipped int64
+}
+
+// ReadWith is opt.Read returning the prefilter's count as well.
+func ReadWith(ctx context.Context, r io.Reader, name string, sink source.Sink, opt Options) (Stats, error) {
+	return opt.read(ctx, r, name, sink, nil)
 }
 
 // Read decodes every event in r with the default Options. See
@@ -58,12 +82,13 @@ func Read(ctx context.Context, r io.Reader, name string, sink source.Sink) (sour
 // unwrapped). Stats.Records counts events, good and bad; Stats.Bad counts
 // reports (bad events and runs of foreign content between events).
 func (o Options) Read(ctx context.Context, r io.Reader, name string, sink source.Sink) (source.Stats, error) {
-	return o.read(ctx, r, name, sink, nil)
+	st, err := o.read(ctx, r, name, sink, nil)
+	return st.Stats, err
 }
 
-func (o Options) read(ctx context.Context, r io.Reader, name string, sink source.Sink, record func(*winevent.Record) error) (source.Stats, error) {
+func (o Options) read(ctx context.Context, r io.Reader, name string, sink source.Sink, record func(*winevent.Record) error) (Stats, error) {
 	if sink.Event == nil && record == nil {
-		return source.Stats{}, fmt.Errorf("%s: eventxml: Sink.Event is nil", name)
+		return Stats{}, fmt.Errorf("%s: eventxml: Sink.Event is nil", name)
 	}
 	max := o.MaxEventSize
 	if max <= 0 {
@@ -79,10 +104,11 @@ func (o Options) read(ctx context.Context, r io.Reader, name string, sink source
 		line:   1,
 		record: record,
 		parses: o.parses,
+		pf:     newPrefilter(o.Needles),
 		rec:    winevent.Record{Data: make(map[string]string, 32)},
 	}
 	if err := x.open(cr); err != nil {
-		return source.Stats{Bytes: cr.n}, err
+		return Stats{Stats: source.Stats{Bytes: cr.n}}, err
 	}
 	err := x.run()
 	x.stats.Bytes = cr.n
@@ -124,7 +150,8 @@ type reader struct {
 	prefix  int64 // file bytes before the text (the UTF-16 BOM)
 
 	ordinal int64
-	stats   source.Stats
+	stats   Stats
+	pf      *prefilter // nil: decode every event
 	p       parser
 	rec     winevent.Record
 	ev      detector.Event
@@ -419,6 +446,11 @@ func (x *reader) event() error {
 			if k = bytes.Index(b[searched:], eventEnd); k >= 0 {
 				k += searched
 			}
+		}
+		if k >= 0 && failed == 0 && x.pf != nil && k+len(eventEnd) <= x.max && x.pf.skippable(b[:k+len(eventEnd)]) {
+			x.pos += k + len(eventEnd)
+			x.stats.Skipped++
+			return nil
 		}
 		big := len(b) >= x.max
 		if k >= 0 && len(b) >= 2*failed || x.eof || big {

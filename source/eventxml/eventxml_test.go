@@ -23,6 +23,7 @@ type result struct {
 	recs   []winevent.Record
 	bad    []*source.RecordError
 	stats  source.Stats
+	skip   int64 // events the prefilter skipped
 	err    error
 }
 
@@ -34,7 +35,8 @@ func read(t testing.TB, data []byte, name string, opts Options) result {
 		Event: func(ev *detector.Event) error { res.events = append(res.events, *ev); return nil },
 		Bad:   func(e *source.RecordError) { res.bad = append(res.bad, e) },
 	}
-	res.stats, res.err = opts.Read(context.Background(), bytes.NewReader(data), name, sink)
+	st, err := ReadWith(context.Background(), bytes.NewReader(data), name, sink, opts)
+	res.stats, res.skip, res.err = st.Stats, st.Skipped, err
 	return res
 }
 
@@ -48,7 +50,8 @@ func readRecordsOpts(t testing.TB, r io.Reader, name string, opts Options) resul
 	t.Helper()
 	var res result
 	sink := source.Sink{Bad: func(e *source.RecordError) { res.bad = append(res.bad, e) }}
-	res.stats, res.err = opts.read(context.Background(), r, name, sink, func(rec *winevent.Record) error {
+	var st Stats
+	st, res.err = opts.read(context.Background(), r, name, sink, func(rec *winevent.Record) error {
 		c := *rec
 		c.Data = make(map[string]string, len(rec.Data))
 		for k, v := range rec.Data {
@@ -57,6 +60,7 @@ func readRecordsOpts(t testing.TB, r io.Reader, name string, opts Options) resul
 		res.recs = append(res.recs, c)
 		return nil
 	})
+	res.stats, res.skip = st.Stats, st.Skipped
 	return res
 }
 

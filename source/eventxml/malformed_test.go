@@ -119,11 +119,7 @@ func TestMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := readRecords(t, strings.NewReader(tt.input), "bad.xml")
-			if tt.opts != (Options{}) {
-				// readRecords uses the defaults: redo with the options.
-				res = readRecordsOpts(t, strings.NewReader(tt.input), "bad.xml", tt.opts)
-			}
+			res := readRecordsOpts(t, strings.NewReader(tt.input), "bad.xml", tt.opts)
 			if tt.fatal != nil {
 				if !errors.Is(res.err, tt.fatal) || !strings.Contains(res.err.Error(), "bad.xml") {
 					t.Fatalf("err = %v, want %v naming the file", res.err, tt.fatal)

@@ -1,0 +1,306 @@
+package eventxml
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
+)
+
+// Needles returns the strings one of which, ignoring ASCII case, an event's
+// decoded text must contain before cfg's rule can fire on it: "tsclient",
+// which every Windows path form the rule knows contains, and, outside strict
+// mode, each xrdp mount name (the rule compares those exactly, so a
+// case-insensitive search finds a superset). A name containing another
+// needle is left out: the shorter one already finds it. Pass the result as
+// Options.Needles.
+func Needles(cfg detector.Config) []string {
+	all := []string{"tsclient"}
+	if !cfg.Strict {
+		all = append(all, cfg.XrdpMountNames...)
+	}
+	slices.SortStableFunc(all, func(a, b string) int { return len(a) - len(b) })
+	var out []string
+	for _, n := range all {
+		ln := strings.ToLower(n)
+		if n == "" || slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, strings.ToLower(k)) }) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// needle is one needle, lower-cased, with the index of the byte the search
+// looks for first.
+type needle struct {
+	b      []byte
+	anchor int
+}
+
+// prefilter decides, from an event's raw bytes, whether the event can be
+// left undecoded because no field of it can hold a needle.
+//
+// A value's decoded text differs from its raw bytes in three ways: character
+// and entity references, markup inside the value (child elements, whose text
+// the parser joins to the value, comments, CDATA sections, processing
+// instructions) and CR/LF normalization. The prefilter copes with each:
+//   - any reference that decodes to a byte of some needle (ASCII case
+//     folded), any non-ASCII reference when a needle is not ASCII, and any
+//     malformed reference send the event to the decoder;
+//   - an event holding "<!" or "<?" anywhere is decoded;
+//   - the needle search steps over whole tags between two needle bytes, so
+//     "\\ts<b/>client" is found;
+//   - needles holding CR, LF, '<', '>' or '&' are refused (newPrefilter
+//     returns nil and every event is decoded).
+type prefilter struct {
+	needles []needle
+	alpha   [256]bool // lower-cased bytes occurring in some needle
+	ascii   bool      // every needle is ASCII
+}
+
+// newPrefilter compiles needles; it returns nil (decode everything) when
+// there is no needle or one the raw search cannot find reliably.
+func newPrefilter(needles []string) *prefilter {
+	f := &prefilter{ascii: true}
+	for _, n := range needles {
+		if n == "" {
+			continue
+		}
+		if strings.ContainsAny(n, "\r\n<>&") {
+			return nil
+		}
+		nd := needle{b: make([]byte, len(n))}
+		for i := 0; i < len(n); i++ {
+			c := lower(n[i])
+			nd.b[i] = c
+			f.alpha[c] = true
+			if c >= 0x80 {
+				f.ascii = false
+			}
+			if rarity(c) < rarity(nd.b[nd.anchor]) {
+				nd.anchor = i
+			}
+		}
+		f.needles = append(f.needles, nd)
+	}
+	if len(f.needles) == 0 {
+		return nil
+	}
+	return f
+}
+
+// xmlRarity ranks folded bytes from rarest to most common in rendered
+// Windows event XML (Sysmon and Security samples): "tsclient" is looked
+// for at its 'l', which a 1.9 KB Sysmon EID 1 event holds about 25 times.
+const xmlRarity = "~`^|$!?;@*+#%[]_zqjkv\"yxbwh,/gfu.pl:mdc\\-=r'9876543210ionsta>< e"
+
+func rarity(c byte) int {
+	if i := strings.IndexByte(xmlRarity, c); i >= 0 {
+		return i
+	}
+	return len(xmlRarity) / 2 // control and non-ASCII bytes: assume middling
+}
+
+// skippable reports whether the event span (from "<Event" to the first
+// "</Event>", inclusive) can be skipped: it has no markup the search cannot
+// see through, no nested <Event start tag, no reference that could spell a
+// needle, and no needle.
+func (f *prefilter) skippable(span []byte) bool {
+	return !hasDecl(span) && !hasNestedEvent(span) && f.refsPlain(span) && !f.found(span)
+}
+
+// hasDecl reports whether s holds "<!" or "<?" (comment, CDATA section,
+// DOCTYPE, processing instruction). Windows never writes them inside an
+// event; they could hide the real </Event> or split a value. The search
+// runs on the second byte, which is rare, rather than on the common '<'.
+func hasDecl(s []byte) bool {
+	for _, c := range [...]byte{'!', '?'} {
+		for i := 1; i < len(s); {
+			j := bytes.IndexByte(s[i:], c)
+			if j < 0 {
+				break
+			}
+			i += j
+			if s[i-1] == '<' {
+				return true
+			}
+			i++
+		}
+	}
+	return false
+}
+
+// hasNestedEvent reports whether an <Event start tag follows the first
+// byte of s: the event before it was cut short, which only the decoder
+// reports.
+func hasNestedEvent(s []byte) bool {
+	for i := 1; i < len(s); {
+		j := bytes.Index(s[i:], eventTag)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if is, _ := isEventStart(s[i:], true); is {
+			return true
+		}
+		i++
+	}
+	return false
+}
+
+// refsPlain reports whether every reference in s is well formed and
+// decodes to a character no needle holds.
+func (f *prefilter) refsPlain(s []byte) bool {
+	for {
+		k := bytes.IndexByte(s, '&')
+		if k < 0 {
+			return true
+		}
+		s = s[k:]
+		semi := bytes.IndexByte(s, ';')
+		if semi < 0 || semi > 10 {
+			return false // malformed: let the decoder report it
+		}
+		var r rune
+		switch ref := s[1:semi]; string(ref) {
+		case "amp":
+			r = '&'
+		case "lt":
+			r = '<'
+		case "gt":
+			r = '>'
+		case "quot":
+			r = '"'
+		case "apos":
+			r = '\''
+		default:
+			var ok bool
+			if r, ok = charRef(ref); !ok {
+				return false
+			}
+		}
+		if r < 0x80 && f.alpha[lower(byte(r))] || r >= 0x80 && !f.ascii {
+			return false
+		}
+		s = s[semi+1:]
+	}
+}
+
+// found reports whether a needle occurs in s, ignoring ASCII case and any
+// tags between its bytes. A superset is fine (the decoder confirms); a
+// miss is not. Each needle costs one or two bytes.IndexByte passes for
+// its anchor byte and a short check at each hit.
+func (f *prefilter) found(s []byte) bool {
+	for i := range f.needles {
+		n := &f.needles[i]
+		a := n.b[n.anchor]
+		if findAt(s, n, a) {
+			return true
+		}
+		if up := upper(a); up != a && findAt(s, n, up) {
+			return true
+		}
+	}
+	return false
+}
+
+// findAt checks n at every occurrence of its anchor byte c in s.
+func findAt(s []byte, n *needle, c byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(s[i:], c)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if matchAround(s, i, n) {
+			return true
+		}
+		i++
+	}
+}
+
+// matchAround reports whether n occurs in s with its anchor byte at a,
+// allowing whole tags between any two of its bytes. In a needle occurrence
+// inside a value, every byte is literal text (references that could spell
+// one were ruled out), and what separates two of them can only be tags
+// (comments and the like were ruled out too): going backward a '>' ends a
+// tag, which starts at the previous '<' (attribute values cannot hold
+// '<'); going forward a '<' starts one. A stray '>' in text can only make
+// the answer a false positive.
+func matchAround(s []byte, a int, n *needle) bool {
+	i := a - 1
+	for j := n.anchor - 1; j >= 0; j-- {
+		for {
+			if i < 0 {
+				return false
+			}
+			if lower(s[i]) == n.b[j] {
+				i--
+				break
+			}
+			if s[i] != '>' {
+				return false
+			}
+			if i = bytes.LastIndexByte(s[:i], '<'); i < 0 {
+				return false
+			}
+			i--
+		}
+	}
+	i = a + 1
+	for j := n.anchor + 1; j < len(n.b); j++ {
+		for {
+			if i >= len(s) {
+				return false
+			}
+			if lower(s[i]) == n.b[j] {
+				i++
+				break
+			}
+			if s[i] != '<' {
+				return false
+			}
+			if i = tagEnd(s, i); i < 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tagEnd returns the index just past the tag starting at s[i] ('<'), or
+// -1 if it does not end in s. A '>' inside a quoted attribute value does
+// not end the tag.
+func tagEnd(s []byte, i int) int {
+	var quote byte
+	for i++; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
