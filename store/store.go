@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -338,7 +339,7 @@ func (s *Store) Stats() Stats {
 func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Row) bool) error {
 	cutoff := s.expire()
 	if f.MaxEID != 0 && f.MinEID > f.MaxEID ||
-		f.MaxTime != 0 && f.MinTime > f.MaxTime {
+		f.MinTime != 0 && f.MaxTime != 0 && f.MinTime > f.MaxTime {
 		return ctx.Err()
 	}
 	match := func(r *Row) bool {
@@ -360,8 +361,11 @@ func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Row) bool) error {
 // most rows anyway; a sequential scan is then cheaper than sorting eids.
 func (s *Store) timeCandidates(f Filter) (eids []uint64, ok bool) {
 	lo, hi := f.MinTime, f.MaxTime
+	if lo == 0 { // unbounded below: events may carry times before 1970
+		lo = math.MinInt64
+	}
 	if hi == 0 {
-		hi = int64(^uint64(0) >> 1)
+		hi = math.MaxInt64
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

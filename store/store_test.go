@@ -421,3 +421,30 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// TestNegativeTimes: an attacker-written event can carry a time before 1970
+// (FILETIME 0 is 1601); 0 still means "unbounded" in a Filter, but negative
+// bounds must work through both the sequential and the time-index scan.
+func TestNegativeTimes(t *testing.T) {
+	t.Parallel()
+	s := New(Options{})
+	s.Add(det(-11644473600, 1), det(-100, 2), det(50, 3))
+	for i := 0; i < 20; i++ { // enough rows that narrow time filters use the index
+		s.Add(det(int64(1_700_000_000+i), 4))
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		want []uint64
+	}{
+		{"max only, negative", Filter{MaxTime: -1}, []uint64{1, 2}},
+		{"negative window", Filter{MinTime: -200, MaxTime: -50}, []uint64{2}},
+		{"min negative", Filter{MinTime: -100, MaxTime: 60}, []uint64{2, 3}},
+		{"max below 1601", Filter{MaxTime: -11644473601}, nil},
+	}
+	for _, tt := range tests {
+		if got := collect(t, s, tt.f); !equal(got, tt.want) {
+			t.Errorf("%s: Scan(%+v) = %v, want %v", tt.name, tt.f, got, tt.want)
+		}
+	}
+}

@@ -41,7 +41,18 @@ func Executions(s *store.Store) Table {
 		table.TextColumn("form", withDesc("Path form that matched: kernel, unc or xrdp")),
 		table.TextColumn("source", withDesc("Where the event came from (sysmon, security, endpoint, ebpf, ...)")),
 	}
-	gen := func(ctx context.Context, qc table.QueryContext) ([]map[string]string, error) {
+	return Table{
+		Name:        ExecutionsName,
+		Columns:     cols,
+		Generate:    guard(ExecutionsName, executionsGenerate(s)),
+		Description: "Programs executed from an RDP client's redirected drive (Elastic rule 4fe9d835-40e1-452d-8230-17c147cafad8), held like osquery's evented tables.",
+	}
+}
+
+// executionsGenerate is the unguarded generate function of
+// tsclient_executions (tests call it with contexts the guard would wrap).
+func executionsGenerate(s *store.Store) table.GenerateFunc {
+	return func(ctx context.Context, qc table.QueryContext) ([]map[string]string, error) {
 		f, ok := executionsFilter(qc)
 		if !ok {
 			return []map[string]string{}, nil
@@ -64,12 +75,6 @@ func Executions(s *store.Store) Table {
 		}
 		return rows, nil
 	}
-	return Table{
-		Name:        ExecutionsName,
-		Columns:     cols,
-		Generate:    guard(ExecutionsName, gen),
-		Description: "Programs executed from an RDP client's redirected drive (Elastic rule 4fe9d835-40e1-452d-8230-17c147cafad8), held like osquery's evented tables.",
-	}
 }
 
 func withDesc(d string) table.ColumnOpt {
@@ -82,10 +87,8 @@ func executionsFilter(qc table.QueryContext) (f store.Filter, ok bool) {
 	eid := IntBounds(qc, "eid")
 	tm := IntBounds(qc, "time")
 	pid := IntBounds(qc, "pid")
-	// The store treats 0 as "unbounded", and eids start at 1, so an upper
-	// bound below 1 selects nothing. Event times before 1970 do not occur
-	// in the logs this reads, so the same holds for time.
-	if eid.Empty() || tm.Empty() || pid.Empty() || eid.Hi < 1 || tm.Hi < 1 {
+	// eids start at 1, so an upper bound below 1 selects nothing.
+	if eid.Empty() || tm.Empty() || pid.Empty() || eid.Hi < 1 {
 		return f, false
 	}
 	if eid.Lo > 1 {
@@ -94,7 +97,10 @@ func executionsFilter(qc table.QueryContext) (f store.Filter, ok bool) {
 	if eid.Hi != math.MaxInt64 {
 		f.MaxEID = uint64(eid.Hi)
 	}
-	if tm.Lo > 0 {
+	// The store reads a time bound of 0 as "unbounded", which only widens
+	// the scan. Times before 1970 are kept bounded: an attacker-written
+	// event can carry one, and "time < 0" must still find it.
+	if tm.Lo != math.MinInt64 {
 		f.MinTime = tm.Lo
 	}
 	if tm.Hi != math.MaxInt64 {

@@ -132,9 +132,12 @@ func (b Bounds) Empty() bool { return b.Lo > b.Hi }
 // range (constraints AND together). Everything else is left to SQLite,
 // which osquery and the embedded path both run over the returned rows
 // anyway, so narrowing here only needs to keep a superset:
-//   - an expression that is not a number is ignored (no narrowing). SQLite
-//     compares an integer column with non-numeric text by type, so such a
-//     constraint selects all rows or none, and SQLite decides which;
+//   - an expression that is not a number in SQLite's own text grammar is
+//     ignored (no narrowing). osquery passes every value as text, and SQLite
+//     converts text to a number for an integer column only when it is a
+//     well-formed decimal literal; any other text compares greater than
+//     every integer, so "time < 'x'" selects all rows. Go's parsers accept
+//     more ("inf", "0x1p4", Unicode spaces), hence the stricter check;
 //   - a fractional number narrows to the integers that satisfy it, and
 //     "= 1.5" matches nothing;
 //   - LIKE, GLOB, MATCH, REGEXP are ignored.
@@ -158,7 +161,10 @@ func IntBounds(qc table.QueryContext, column string) Bounds {
 // opBounds returns the integer range "x op expr" selects.
 func opBounds(op table.Operator, expr string) (lo, hi int64, ok bool) {
 	lo, hi = math.MinInt64, math.MaxInt64
-	expr = strings.TrimSpace(expr)
+	expr, ok = sqliteNumber(expr)
+	if !ok {
+		return lo, hi, false
+	}
 	if n, err := strconv.ParseInt(expr, 10, 64); err == nil {
 		switch op {
 		case table.OperatorEquals:
@@ -218,4 +224,42 @@ func clamp(f float64) int64 {
 		return math.MinInt64
 	}
 	return int64(f)
+}
+
+// sqliteNumber trims the white space SQLite skips around a number (ASCII
+// only) and reports whether what is left is a decimal literal SQLite would
+// convert to a number: [+-] digits [. digits] [e [+-] digits], with at
+// least one mantissa digit. Anything else (hexadecimal, inf, NaN, digit
+// separators, Unicode spaces) stays text to SQLite.
+func sqliteNumber(expr string) (string, bool) {
+	expr = strings.Trim(expr, " \t\n\v\f\r")
+	i, digits := 0, 0
+	if i < len(expr) && (expr[i] == '+' || expr[i] == '-') {
+		i++
+	}
+	for ; i < len(expr) && expr[i] >= '0' && expr[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(expr) && expr[i] == '.' {
+		for i++; i < len(expr) && expr[i] >= '0' && expr[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return expr, false
+	}
+	if i < len(expr) && (expr[i] == 'e' || expr[i] == 'E') {
+		i++
+		if i < len(expr) && (expr[i] == '+' || expr[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(expr) && expr[i] >= '0' && expr[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return expr, false
+		}
+	}
+	return expr, i == len(expr)
 }

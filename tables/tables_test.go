@@ -141,7 +141,12 @@ func TestExecutionsGenerate(t *testing.T) {
 		{"time contradiction", []cons{{"time", eq, "1000"}, {"time", eq, "2000"}}, nil},
 		{"time fractional", []cons{{"time", gt, "1999.5"}}, []int{2, 3, 4}},
 		{"time = fractional", []cons{{"time", eq, "2000.5"}}, nil},
-		{"time <= 0", []cons{{"time", le, "0"}}, nil},
+		{"time < 0", []cons{{"time", lt, "0"}}, nil},
+		{"time <= 0 left to sqlite", []cons{{"time", le, "0"}}, []int{1, 2, 3, 4, 5}}, // the store cannot bound at 0
+		{"time < -inf is text to sqlite", []cons{{"time", lt, "-inf"}}, []int{1, 2, 3, 4, 5}},
+		{"time < hex float is text", []cons{{"time", lt, "0x1p4"}}, []int{1, 2, 3, 4, 5}},
+		{"time < unicode-spaced number is text", []cons{{"time", lt, "\u00a0600"}}, []int{1, 2, 3, 4, 5}},
+		{"time ascii-spaced number", []cons{{"time", lt, " 600\t"}}, []int{5}},
 		{"time not a number", []cons{{"time", gt, "soon"}}, []int{1, 2, 3, 4, 5}},
 		{"eid =", []cons{{"eid", eq, "3"}}, []int{3}},
 		{"eid >", []cons{{"eid", gt, "3"}}, []int{4, 5}},
