@@ -23,6 +23,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
@@ -51,6 +52,26 @@ type LiveWatcher interface {
 	Run(ctx context.Context, sink source.Sink) error
 	// Close releases the watcher; a Run in progress returns.
 	Close() error
+}
+
+// statsReporter is a LiveWatcher that counts what it saw and lost
+// (source/live's Watcher does); the status table shows its figures.
+type statsReporter interface {
+	Stats() live.Stats
+}
+
+// LiveOpener returns an Options.OpenLive that starts source/live's watcher:
+// source type "live" picks the best mechanism of the platform, the others
+// force theirs. mountNames are the xrdp client-drive mount names the
+// fanotify fallback marks (detector.xrdp_mount_names).
+func LiveOpener(mountNames []string) func(ctx context.Context, typ string) (LiveWatcher, error) {
+	return func(ctx context.Context, typ string) (LiveWatcher, error) {
+		mech := typ
+		if typ == config.SourceLive {
+			mech = live.Auto
+		}
+		return live.Open(ctx, live.Options{Mechanism: mech, MountNames: mountNames, WaitForMounts: true})
+	}
 }
 
 // Options configure a Collector.
@@ -196,6 +217,16 @@ func (c *Collector) Status() []tables.SourceStatus {
 	for i, s := range c.sources {
 		s.mu.Lock()
 		out[i] = s.status
+		if s.watcher != nil {
+			st := s.watcher.Stats()
+			out[i].Target = st.Mechanism
+			if st.Detail != "" {
+				out[i].Target += ": " + st.Detail
+			}
+			// Starts the kernel or the subscription dropped before we
+			// saw them, added to those the pipeline dropped.
+			out[i].Dropped += int64(st.Lost)
+		}
 		s.mu.Unlock()
 	}
 	return out
@@ -207,8 +238,9 @@ type sourceRun struct {
 	cfg       config.SourceConfig
 	readyOnce sync.Once
 
-	mu     sync.Mutex
-	status tables.SourceStatus
+	mu      sync.Mutex
+	status  tables.SourceStatus
+	watcher statsReporter // a live source's watcher, once open; nil otherwise
 
 	// Used only by the source's own goroutine.
 	batch []detector.Event
@@ -334,6 +366,11 @@ func (s *sourceRun) live(ctx context.Context) {
 		s.setState(StateUnavailable)
 		s.fail(err)
 		return
+	}
+	if sr, ok := w.(statsReporter); ok {
+		s.mu.Lock()
+		s.watcher = sr
+		s.mu.Unlock()
 	}
 	var closeOnce sync.Once
 	closeW := func() { closeOnce.Do(func() { w.Close() }) }

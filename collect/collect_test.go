@@ -20,6 +20,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/internal/evtxwrite"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
@@ -185,7 +186,8 @@ func TestReplayOrderAndBadInputs(t *testing.T) {
 	mixed := filepath.Join(dir, "mixed")
 	os.Mkdir(mixed, 0o700)
 	os.WriteFile(filepath.Join(mixed, "a.ndjson"), []byte(ecsLine(1, `\\tsclient\c\a.exe`)+"{not json\n"+ecsLine(2, `\\tsclient\c\b.exe`)), 0o600)
-	os.WriteFile(filepath.Join(mixed, "b.bin"), []byte{0, 1, 2, 3}, 0o600)
+	// A .evtx extension promises a log, so garbage under it is an error, not a skipped non-log file.
+	os.WriteFile(filepath.Join(mixed, "b.evtx"), []byte{0, 1, 2, 3}, 0o600)
 	missing := filepath.Join(dir, "nope.xml")
 
 	h := start(t, Options{Sources: []config.SourceConfig{
@@ -201,7 +203,7 @@ func TestReplayOrderAndBadInputs(t *testing.T) {
 	if st[1].State != StateDone || st[1].Detections != 2 || st[1].Errors != 2 {
 		t.Errorf("mixed dir status = %+v (want done, 2 detections, 2 errors)", st[1])
 	}
-	if !strings.Contains(st[1].LastError, "b.bin") && !strings.Contains(st[1].LastError, "a.ndjson") {
+	if !strings.Contains(st[1].LastError, "b.evtx") && !strings.Contains(st[1].LastError, "a.ndjson") {
 		t.Errorf("mixed dir last error %q names neither bad input", st[1].LastError)
 	}
 	if st[2].State != StateFailed || !strings.Contains(st[2].LastError, missing) {
@@ -292,6 +294,41 @@ func (w *fakeWatcher) Run(ctx context.Context, sink source.Sink) error {
 func (w *fakeWatcher) Close() error {
 	w.once.Do(func() { close(w.closed) })
 	return nil
+}
+
+// countingWatcher also reports what it saw and lost, as source/live's
+// watchers do.
+type countingWatcher struct {
+	*fakeWatcher
+	lost uint64
+}
+
+func (w *countingWatcher) Stats() live.Stats {
+	return live.Stats{Mechanism: "ebpf", Detail: "tp_btf/sched_process_exec", Events: uint64(len(w.events)), Lost: w.lost}
+}
+
+// TestLiveWatcherStats: the kernel's lost events and the mechanism in use
+// reach the status table.
+func TestLiveWatcherStats(t *testing.T) {
+	w := &countingWatcher{fakeWatcher: &fakeWatcher{closed: make(chan struct{}), events: []detector.Event{
+		{Type: detector.TypeStart, Executable: "/usr/bin/true", PID: 10, Source: "ebpf"},
+	}}, lost: 7}
+	h := start(t, Options{
+		Sources:  []config.SourceConfig{{Type: config.SourceLive}},
+		OpenLive: func(context.Context, string) (LiveWatcher, error) { return w, nil },
+	})
+	<-h.c.Ready()
+	waitFor(t, "live event read", func() bool { return h.status(0).EventsRead == 1 })
+	if st := h.status(0); st.Target != "ebpf: tp_btf/sched_process_exec" || st.Dropped != 7 {
+		t.Errorf("status = %+v, want target naming the mechanism and 7 dropped", st)
+	}
+}
+
+func TestLiveOpenerRejectsUnknownMechanism(t *testing.T) {
+	_, err := LiveOpener(nil)(context.Background(), "kprobe")
+	if err == nil || !strings.Contains(err.Error(), `unknown mechanism "kprobe"`) {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestLiveWatcher(t *testing.T) {
