@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
+	"io"
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
@@ -13,7 +13,8 @@ import (
 // function that releases it: the in-process matcher, or, when plugin.path is
 // set, the rule running in that go-plugin binary (verified against
 // plugin.sha256, relaunched if it dies). Both give the same detections.
-func buildDetector(ctx context.Context, cfg config.Config) (detector.Detector, func() error, error) {
+// The plugin's own log lines go to stderr.
+func buildDetector(ctx context.Context, cfg config.Config, stderr io.Writer) (detector.Detector, func() error, error) {
 	if cfg.Plugin.Path == "" {
 		m, err := detector.New(cfg.Detector)
 		if err != nil {
@@ -32,7 +33,7 @@ func buildDetector(ctx context.Context, cfg config.Config) (detector.Detector, f
 		SHA256:          cfg.Plugin.SHA256,
 		AllowUnverified: cfg.Plugin.AllowUnverified,
 		Config:          cfg.Detector,
-		Logger:          newLogger(logCfg, os.Stderr),
+		Logger:          newLogger(logCfg, stderr),
 	})
 	if err != nil {
 		return nil, nil, err

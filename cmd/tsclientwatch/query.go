@@ -99,7 +99,7 @@ type querySession struct {
 }
 
 func (q *querySession) run(ctx context.Context, cfg config.Config, args []string) error {
-	det, closeDetector, err := buildDetector(ctx, cfg)
+	det, closeDetector, err := buildDetector(ctx, cfg, q.stderr)
 	if err != nil {
 		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
 	}

@@ -92,7 +92,7 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		return err
 	}
 	ctx := cmd.Context()
-	det, closeDetector, err := buildDetector(ctx, cfg)
+	det, closeDetector, err := buildDetector(ctx, cfg, cmd.ErrOrStderr())
 	if err != nil {
 		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
 	}

@@ -91,7 +91,7 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 		return err
 	}
 	ctx := cmd.Context()
-	det, closeDetector, err := buildDetector(ctx, cfg)
+	det, closeDetector, err := buildDetector(ctx, cfg, cmd.ErrOrStderr())
 	if err != nil {
 		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
 	}
