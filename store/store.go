@@ -333,8 +333,10 @@ func (s *Store) Stats() Stats {
 }
 
 // Scan calls fn for every row that passes f, in eid order, until fn returns
-// false, ctx ends (its error is returned) or the rows run out. Rows added
-// during a Scan may or may not be seen; rows dropped during it may still be.
+// false, ctx ends (its error is returned) or the rows run out. A Scan sees
+// the rows held when it started and none added later, so it never yields
+// more than MaxEvents rows however fast writers add; rows dropped during it
+// may still be seen.
 // fn runs without the store's lock held, so it may call back into the store.
 func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Row) bool) error {
 	cutoff := s.expire()
@@ -426,6 +428,15 @@ func (s *Store) scanEIDs(ctx context.Context, eids []uint64, match, fn func(*Row
 
 func (s *Store) scanRange(ctx context.Context, f Filter, match, fn func(*Row) bool) error {
 	next := max(f.MinEID, 1)
+	// The newest eid when the scan starts bounds it: rows added meanwhile
+	// are left out, so a scan under a flood of writes still ends and
+	// yields at most the rows held at its start.
+	s.mu.RLock()
+	end := s.nextEID - 1
+	s.mu.RUnlock()
+	if f.MaxEID != 0 {
+		end = min(end, f.MaxEID)
+	}
 	buf := make([]*Row, 0, scanChunk)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -435,10 +446,7 @@ func (s *Store) scanRange(ctx context.Context, f Filter, match, fn func(*Row) bo
 		s.mu.RLock()
 		first := s.firstEIDLocked()
 		next = max(next, first)
-		last := s.nextEID - 1
-		if f.MaxEID != 0 {
-			last = min(last, f.MaxEID)
-		}
+		last := end
 		// Examine a bounded number of rows per lock hold, matching or not.
 		for examined := 0; next <= last && examined < 4*scanChunk && len(buf) < scanChunk; examined++ {
 			if r := s.rows[s.head+int(next-first)]; match(r) {
