@@ -85,7 +85,7 @@ func positiveEVTX(t *testing.T) string {
 	t.Helper()
 	p := testdir.Testdata(t, "evtx", "tsclient_positive.evtx")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("EVTX fixture not present: %v", err)
+		t.Fatalf("EVTX fixture missing: %v", err)
 	}
 	return p
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,10 +78,10 @@ func TestWatchLive(t *testing.T) {
 		t.Skip("live Linux mechanisms only")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED LIVE TEST: not root; eBPF and fanotify need root (CI runs these as root)")
+		testdir.SkipOutsideCI(t, "live test needs root for eBPF and fanotify")
 	}
 	if _, err := exec.LookPath("bindfs"); err != nil {
-		t.Skip("SKIPPED LIVE TEST: bindfs not installed; CI installs it")
+		testdir.SkipOutsideCI(t, "live test needs bindfs (apt-get install bindfs)")
 	}
 	root := t.TempDir()
 	src := filepath.Join(root, "src")

@@ -132,7 +132,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 func TestLibyalAccepts(t *testing.T) {
 	bin, err := exec.LookPath("evtxexport")
 	if err != nil {
-		t.Skip("evtxexport not installed")
+		testdir.SkipOutsideCI(t, "evtxexport not installed (apt-get install libevtx-utils)")
 	}
 	out, err := exec.Command(bin, "-f", "xml", testdir.Testdata(t, "evtx", "tsclient_positive.evtx")).CombinedOutput()
 	if err != nil {

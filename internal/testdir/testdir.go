@@ -45,3 +45,15 @@ func Testdata(t testing.TB, elem ...string) string {
 	t.Helper()
 	return filepath.Join(append([]string{Root(t), "testdata"}, elem...)...)
 }
+
+// SkipOutsideCI skips a test whose environment is missing (root, bindfs,
+// an external tool) on a developer's machine. Under CI (the CI variable
+// set, as .ci/run runs) that environment is promised, so its absence fails
+// the test instead of hiding a gap behind a skip.
+func SkipOutsideCI(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must provide this test's environment: "+format, args...)
+	}
+	t.Skipf("SKIPPED: "+format, args...)
+}

@@ -93,13 +93,13 @@ func gz(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
-// needTestdata skips when a reader's fixtures have not landed yet: they
-// belong to other packages of the project.
+// needTestdata returns the path of a reader's fixtures, failing when they
+// are missing.
 func needTestdata(t *testing.T, elem ...string) string {
 	t.Helper()
 	p := testdir.Testdata(t, elem...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reader fixtures not present: %v", err)
+		t.Fatalf("reader fixtures missing: %v", err)
 	}
 	return p
 }

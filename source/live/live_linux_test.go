@@ -4,6 +4,7 @@ package live
 
 import (
 	"context"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"io"
 	"os"
 	"os/exec"
@@ -36,10 +37,10 @@ type fixture struct {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED LIVE TEST: not root; eBPF and fanotify need root (CI runs these as root)")
+		testdir.SkipOutsideCI(t, "live test needs root for eBPF and fanotify")
 	}
 	if _, err := exec.LookPath("bindfs"); err != nil {
-		t.Skip("SKIPPED LIVE TEST: bindfs not installed (apt-get install bindfs); CI installs it")
+		testdir.SkipOutsideCI(t, "live test needs bindfs (apt-get install bindfs)")
 	}
 }
 

@@ -3,6 +3,7 @@
 package fanotify
 
 import (
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"os"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // fusermount opens it as the calling user.)
 func TestAsOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root")
+		testdir.SkipOutsideCI(t, "needs root")
 	}
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC, unix.O_RDONLY)
 	if err != nil {
@@ -44,7 +45,7 @@ func TestAsOwner(t *testing.T) {
 
 func TestOpenNoMount(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root")
+		testdir.SkipOutsideCI(t, "needs root")
 	}
 	mi := t.TempDir() + "/mountinfo"
 	os.WriteFile(mi, []byte("22 1 0:21 / / rw - ext4 /dev/sda1 rw\n"), 0o644)
