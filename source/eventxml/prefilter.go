@@ -39,6 +39,13 @@ type needle struct {
 	anchor int
 }
 
+// group is the needles that share an anchor byte, so one pass over an
+// event finds them all.
+type group struct {
+	anchor  byte // lower case
+	needles []needle
+}
+
 // prefilter decides, from an event's raw bytes, whether the event can be
 // left undecoded because no field of it can hold a needle.
 //
@@ -55,9 +62,9 @@ type needle struct {
 //   - needles holding CR, LF, '<', '>' or '&' are refused (newPrefilter
 //     returns nil and every event is decoded).
 type prefilter struct {
-	needles []needle
-	alpha   [256]bool // lower-cased bytes occurring in some needle
-	ascii   bool      // every needle is ASCII
+	groups []group
+	alpha  [256]bool // lower-cased bytes occurring in some needle
+	ascii  bool      // every needle is ASCII
 }
 
 // newPrefilter compiles needles; it returns nil (decode everything) when
@@ -83,9 +90,14 @@ func newPrefilter(needles []string) *prefilter {
 				nd.anchor = i
 			}
 		}
-		f.needles = append(f.needles, nd)
+		a := nd.b[nd.anchor]
+		if k := slices.IndexFunc(f.groups, func(g group) bool { return g.anchor == a }); k >= 0 {
+			f.groups[k].needles = append(f.groups[k].needles, nd)
+		} else {
+			f.groups = append(f.groups, group{anchor: a, needles: []needle{nd}})
+		}
 	}
-	if len(f.needles) == 0 {
+	if len(f.groups) == 0 {
 		return nil
 	}
 	return f
@@ -134,16 +146,20 @@ func hasDecl(s []byte) bool {
 
 // hasNestedEvent reports whether an <Event start tag follows the first
 // byte of s: the event before it was cut short, which only the decoder
-// reports.
+// reports. The search runs on the 'v' of "<Event", far rarer in events
+// than '<' or 'E'.
 func hasNestedEvent(s []byte) bool {
-	for i := 1; i < len(s); {
-		j := bytes.Index(s[i:], eventTag)
+	const v = 2 // index of 'v' in "<Event"
+	for i := v + 1; i < len(s); {
+		j := bytes.IndexByte(s[i:], 'v')
 		if j < 0 {
 			return false
 		}
 		i += j
-		if is, _ := isEventStart(s[i:], true); is {
-			return true
+		if bytes.HasPrefix(s[i-v:], eventTag) {
+			if is, _ := isEventStart(s[i-v:], true); is {
+				return true
+			}
 		}
 		i++
 	}
@@ -190,32 +206,34 @@ func (f *prefilter) refsPlain(s []byte) bool {
 
 // found reports whether a needle occurs in s, ignoring ASCII case and any
 // tags between its bytes. A superset is fine (the decoder confirms); a
-// miss is not. Each needle costs one or two bytes.IndexByte passes for
-// its anchor byte and a short check at each hit.
+// miss is not. Each anchor byte costs one bytes.IndexByte pass per case
+// and a short check of its needles at each hit.
 func (f *prefilter) found(s []byte) bool {
-	for i := range f.needles {
-		n := &f.needles[i]
-		a := n.b[n.anchor]
-		if findAt(s, n, a) {
+	for i := range f.groups {
+		g := &f.groups[i]
+		if findAt(s, g, g.anchor) {
 			return true
 		}
-		if up := upper(a); up != a && findAt(s, n, up) {
+		if up := upper(g.anchor); up != g.anchor && findAt(s, g, up) {
 			return true
 		}
 	}
 	return false
 }
 
-// findAt checks n at every occurrence of its anchor byte c in s.
-func findAt(s []byte, n *needle, c byte) bool {
+// findAt checks g's needles at every occurrence of their anchor byte c in
+// s.
+func findAt(s []byte, g *group, c byte) bool {
 	for i := 0; ; {
 		j := bytes.IndexByte(s[i:], c)
 		if j < 0 {
 			return false
 		}
 		i += j
-		if matchAround(s, i, n) {
-			return true
+		for k := range g.needles {
+			if matchAround(s, i, &g.needles[k]) {
+				return true
+			}
 		}
 		i++
 	}

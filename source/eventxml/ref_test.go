@@ -2,7 +2,6 @@ package eventxml
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tsclientwatch/tsclientwatch/detector"
-	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/winevent"
 )
 
@@ -238,66 +235,4 @@ func skipDecl(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-func benchInput(b *testing.B) []byte {
-	in := generate(20000, 1000)
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	return in
-}
-
-func reportRate(b *testing.B, events int) {
-	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-// BenchmarkRead measures Read end to end (scan, Record, mapping to Event)
-// on 20,000 Sysmon EID 1 events (~1.9 KB each), 20 of them positives.
-func BenchmarkRead(b *testing.B) {
-	in := benchInput(b)
-	n := 0
-	for b.Loop() {
-		n = 0
-		_, err := Read(context.Background(), bytes.NewReader(in), "bench.xml", source.Sink{
-			Event: func(*detector.Event) error { n++; return nil },
-		})
-		if err != nil || n != 20000 {
-			b.Fatal(err, n)
-		}
-	}
-	reportRate(b, n)
-}
-
-// BenchmarkDecodeEvent measures one rendered event, as the Event Log
-// watcher uses it.
-func BenchmarkDecodeEvent(b *testing.B) {
-	ev := []byte(processEvent(1, `\\tsclient\c\temp\stack\a.exe`))
-	b.SetBytes(int64(len(ev)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeEvent(ev); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportRate(b, 1)
-}
-
-// BenchmarkEncodingXML is the same work done with encoding/xml, the
-// baseline the scanner replaces.
-func BenchmarkEncodingXML(b *testing.B) {
-	in := benchInput(b)
-	n := 0
-	for b.Loop() {
-		n = 0
-		var ev detector.Event
-		err := refRead(io.MultiReader(strings.NewReader("<R>"), bytes.NewReader(in), strings.NewReader("</R>")), func(r *winevent.Record) {
-			r.Event(&ev)
-			n++
-		})
-		if err != nil || n != 20000 {
-			b.Fatal(err, n)
-		}
-	}
-	reportRate(b, n)
 }

@@ -1,6 +1,7 @@
 package eventxml
 
 import (
+	"encoding/binary"
 	"io"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -32,6 +33,44 @@ func (u *utf16Reader) unit(i int) rune {
 	return rune(u.in[i+1])<<8 | rune(u.in[i])
 }
 
+// ascii copies the ASCII units from in[i:] to out and returns the index
+// of the first unit that is not ASCII (or of the odd byte at the end).
+func (u *utf16Reader) ascii(i int) int {
+	in := u.in[:u.n]
+	if cap(u.out)-len(u.out) < len(in)/2 {
+		u.out = append(make([]byte, 0, len(u.out)+len(in)), u.out...)
+	}
+	out := u.out[len(u.out):cap(u.out)]
+	hi, lo := 1, 0 // positions of the high and low bytes in a unit
+	if u.be {
+		hi, lo = 0, 1
+	}
+	j := 0
+	if !u.be {
+		// Four little-endian units at a time: all ASCII when no high byte
+		// and no low byte has its top bit set.
+		for ; i+8 <= len(in) && j+4 <= len(out); i += 8 {
+			w := binary.LittleEndian.Uint64(in[i:])
+			if w&0xFF80FF80FF80FF80 != 0 {
+				break
+			}
+			w = (w | w>>8) & 0x0000FFFF0000FFFF
+			w = (w | w>>16) & 0xFFFFFFFF
+			binary.LittleEndian.PutUint32(out[j:], uint32(w))
+			j += 4
+		}
+	}
+	for ; i+1 < len(in) && j < len(out); i += 2 {
+		if in[i+hi] != 0 || in[i+lo] >= utf8.RuneSelf {
+			break
+		}
+		out[j] = in[i+lo]
+		j++
+	}
+	u.out = u.out[:len(u.out)+j]
+	return i
+}
+
 func (u *utf16Reader) Read(p []byte) (int, error) {
 	for u.op == len(u.out) {
 		if u.err != nil {
@@ -45,6 +84,12 @@ func (u *utf16Reader) Read(p []byte) (int, error) {
 		u.out, u.op = u.out[:0], 0
 		i := 0
 		for i+1 < u.n {
+			// ASCII runs, nearly all of an event, are copied unit by unit
+			// without the general path's decoding.
+			i = u.ascii(i)
+			if i+1 >= u.n {
+				break
+			}
 			c := u.unit(i)
 			switch {
 			case c < utf8.RuneSelf:
@@ -87,13 +132,22 @@ func (u *utf16Reader) Read(p []byte) (int, error) {
 // produced by utf16Reader) came from.
 func utf16Units(b []byte) int64 {
 	var n int64
-	for _, c := range b {
-		if c&0xC0 != 0x80 {
-			n++
-			if c >= 0xF0 {
-				n++ // a 4-byte sequence came from a surrogate pair
+	for len(b) > 0 {
+		// Eight bytes at a time while they are ASCII, one unit each.
+		for len(b) >= 8 && binary.LittleEndian.Uint64(b)&0x8080808080808080 == 0 {
+			n += 8
+			b = b[8:]
+		}
+		k := min(len(b), 8)
+		for _, c := range b[:k] {
+			if c&0xC0 != 0x80 {
+				n++
+				if c >= 0xF0 {
+					n++ // a 4-byte sequence came from a surrogate pair
+				}
 			}
 		}
+		b = b[k:]
 	}
 	return n
 }
