@@ -12,6 +12,33 @@
 // <Event. Limits of the dialect: the Event element must not carry a
 // namespace prefix, and character data outside the fields read is checked
 // only for markup, not for entity syntax or character ranges.
+//
+// # Prefilter
+//
+// With Options.Needles set (Needles(cfg) for the detector configuration in
+// use), the reader frames each event, from "<Event" to the first "</Event>",
+// and decodes it only if the raw bytes could hold a needle. Everything else
+// is a candidate and decoded as usual: a needle in any case, even split by
+// tags (the search steps over whole tags between its bytes, because the
+// parser joins the text of a Data element's children to its value); any
+// character or entity reference that decodes to a byte of some needle, a
+// non-ASCII reference when a needle is not ASCII, or a malformed
+// reference; a comment, CDATA section or processing instruction anywhere
+// in the event ("<!" or "<?"); a nested <Event start tag; an event over
+// MaxEventSize or with no "</Event>" before the input ends. Only the
+// detector decides what matches: a candidate that turns out not to be a
+// process start, or not to match, is decoded and emitted like any event.
+//
+// A skipped event is counted in Stats.Records and Stats.Skipped, not
+// emitted, and checked only for what framing needs: that it starts with an
+// <Event start tag, ends with "</Event>" within MaxEventSize, and holds
+// neither a nested <Event nor a malformed reference. Other damage inside
+// it (mismatched tags, a bad EventID or time, an unquoted attribute, a
+// missing System element) is not reported, where a full decode would report
+// it as a bad record. On input a full decode reads without bad records, the
+// prefilter changes no detection, record count or byte count (the tests
+// and FuzzPrefilter check this); on damaged input the two may resume at
+// different places after the damage.
 package eventxml
 
 import (

@@ -26,6 +26,8 @@ func TestUTF16Reader(t *testing.T) {
 				units = append(units, utf16.Encode([]rune{rune(0x10000 + rng.IntN(0xFFFFF))})...)
 			case 2:
 				units = append(units, uint16(0xD800+rng.IntN(0x800))) // lone surrogate
+			case 3:
+				units = append(units, uint16(0x80+rng.IntN(0x80))) // Latin-1: high byte zero
 			default:
 				for n := rng.IntN(40); n > 0; n-- {
 					units = append(units, uint16(rng.IntN(0x80)))
