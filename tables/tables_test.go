@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,7 +369,7 @@ func TestExecutionsCancelled(t *testing.T) {
 	}
 }
 
-func benchStore(b *testing.B) *store.Store {
+func benchStore(testing.TB) *store.Store {
 	s := store.New(store.Options{})
 	ds := make([]detector.Detection, store.DefaultMaxEvents)
 	for i := range ds {
@@ -422,5 +423,55 @@ func BenchmarkGenerate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// countdown is a context that reports cancellation from its n+1-th Err
+// call on: a generate over many rows can then be cancelled deterministically
+// part way through, at a point the scan itself chooses to check.
+type countdown struct {
+	context.Context
+	left  atomic.Int64
+	calls atomic.Int64
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newCountdown(n int64) *countdown {
+	c := &countdown{Context: context.Background(), done: make(chan struct{})}
+	c.left.Store(n)
+	return c
+}
+
+func (c *countdown) Done() <-chan struct{} { return c.done }
+func (c *countdown) Err() error {
+	c.calls.Add(1)
+	if c.left.Add(-1) < 0 {
+		c.once.Do(func() { close(c.done) })
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestExecutionsCancelledHalfWay: a generate over 50000 rows whose context
+// ends part way stops at its next check with the context's error and no
+// rows, rather than finishing the result.
+func TestExecutionsCancelledHalfWay(t *testing.T) {
+	t.Parallel()
+	s := benchStore(t)
+	gen := executionsGenerate(s)
+	for _, qc := range []table.QueryContext{
+		{}, // sequential scan
+		{Constraints: map[string]table.ConstraintList{"time": {Constraints: []table.Constraint{ // time index
+			{Operator: table.OperatorGreaterThan, Expression: "1700030000"}}}}},
+	} {
+		ctx := newCountdown(20)
+		rows, err := gen(ctx, qc)
+		if !errors.Is(err, context.Canceled) || rows != nil {
+			t.Errorf("%s: %d rows, err %v; want context.Canceled and no rows", describe(qc), len(rows), err)
+		}
+		if n := ctx.calls.Load(); n != 21 {
+			t.Errorf("%s: %d context checks; want it to stop at the first failing one (21)", describe(qc), n)
+		}
 	}
 }
