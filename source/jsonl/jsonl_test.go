@@ -499,6 +499,23 @@ func TestBadInput(t *testing.T) {
 		{"binary garbage after good lines", good1 + "\n\x00\x01\x02\xff\xfe\n" + good2 + "\n", 0,
 			[]int64{1, 2}, []string{"in.json: line 2: record 2 (offset 97): invalid JSON"}, ""},
 		{"utf16 file", "\xff\xfe{\x00}\x00", 0, nil, nil, "in.json: not JSON: UTF-16 byte order mark at offset 0"},
+		{"utf16 without bom", "{\x00\"\x00a\x00\"\x00:\x001\x00}\x00\n" + good1 + "\n", 0,
+			[]int64{1}, []string{"in.json: line 1: record 1 (offset 0): invalid JSON: NUL byte at offset +1 in the document (UTF-16 without a byte order mark?)"}, ""},
+		{"nul inside a string", good1 + "\n{\"process\":{\"pid\":5,\"command_line\":\"a\x00b\"}}\n" + good2 + "\n", 0,
+			[]int64{1, 2}, []string{"in.json: line 2: record 2 (offset 97): invalid JSON: NUL byte at offset +37"}, ""},
+		// Latin-1 is not UTF-8, but the decoder keeps the bytes and an
+		// execution must not hide behind a bad-record report.
+		{"latin-1 in a string", "{\"process\":{\"pid\":7,\"executable\":\"C:\\\\Jos\xe9.exe\"}}\n" + good2 + "\n", 0,
+			[]int64{7, 2}, nil, ""},
+		{"deep nesting line", good1 + "\n{\"a\":" + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "}\n" + good2 + "\n", 0,
+			[]int64{1, 2}, []string{"in.json: line 2: record 2 (offset 97): invalid JSON: arrays and objects nested deeper than 64"}, ""},
+		{"deep array element", "[" + good1 + ",\n" + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + ",\n" + good2 + "]", 0,
+			[]int64{1, 2}, []string{"in.json: line 2: record 2 (offset 99): invalid JSON: arrays and objects nested deeper than 64"}, ""},
+		{"depth 64 is fine", "{\"process\":{\"pid\":3},\"a\":" + strings.Repeat("[", 62) + strings.Repeat("]", 62) + "}\n", 0,
+			[]int64{3}, nil, ""},
+		{"depth 65 is not", "{\"process\":{\"pid\":3},\"a\":" + strings.Repeat("[", 64) + strings.Repeat("]", 64) + "}\n", 0,
+			nil, []string{"nested deeper than 64"}, ""},
+		{"unclosed nesting", strings.Repeat("[", 100000), 0, nil, nil, "in.json: line 1 (offset 100000): unexpected end of input inside a JSON value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

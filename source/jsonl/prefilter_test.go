@@ -46,10 +46,10 @@ func TestNeedles(t *testing.T) {
 }
 
 // TestPairs checks the anchor choice: the default needles share one pair,
-// so the scan tests two pairs (that one and \u).
+// so the scan tests three pairs (that one, "hits" and \u).
 func TestPairs(t *testing.T) {
 	p := newPrefilter(Needles(detector.DefaultConfig()))
-	if len(p.pairs) != 2 || !p.pairs[1].escape || len(p.pairs[0].needles) != 4 {
+	if len(p.pairs) != 3 || !p.pairs[2].escape || len(p.pairs[0].needles) != 4 || string(p.pairs[1].needles[0].b) != `"hits"` {
 		t.Fatalf("pairs %+v", p.pairs)
 	}
 	if p := newPrefilter([]string{"x", "tsclient"}); !p.all {
@@ -71,7 +71,7 @@ func TestPairs(t *testing.T) {
 // case, or a \u escape.
 func reference(needles []string, doc []byte) bool {
 	l := bytes.ToLower(doc) // ToLower also folds non-ASCII; needles are ASCII here
-	for _, n := range needles {
+	for _, n := range append(needles, `"hits"`) {
 		if bytes.Contains(l, []byte(strings.ToLower(n))) {
 			return true
 		}
@@ -115,6 +115,8 @@ func TestCandidate(t *testing.T) {
 		{"needle at end", `tsclient`, true},
 		{"almost", `{"a":"tsclien","b":"sclient"}`, false},
 		{"techinline is a candidate too", `{"a":"C:\\Techinline\\TSClient.exe"}`, true},
+		{"search response", `{"took":1,"hits":{"hits":[]}}`, true},
+		{"hits in a value", `{"a":"HITS here"}`, false},
 	}
 	p := newPrefilter(def)
 	for _, tt := range tests {
@@ -198,13 +200,33 @@ func TestCheckShape(t *testing.T) {
 		{`{"process": {"pid": `, "ends with ' '"},
 		{`{"process": {"pid": 1`, "ends with '1'"},
 		{"{\"a\":\"\x00\"}", "NUL byte at offset +6"},
-		{"{\x00}\x00", "ends with '\\x00'"},
+		{"{\x00}\x00", "NUL byte at offset +1"},
 		{`"string"`, "starts with '\"'"},
 	}
 	for _, tt := range tests {
 		err := checkShape([]byte(tt.doc))
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("checkShape(%q) = %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+func TestTooDeep(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want bool
+	}{
+		{`{"a":[[]]}`, false},
+		{strings.Repeat("[", 4) + strings.Repeat("]", 4), true},
+		{strings.Repeat("[", 3) + strings.Repeat("]", 3), false},
+		{`{"a":"[[[[[[[[[[","b":[1]}`, false},       // brackets in a string
+		{`{"a":"\"[[[[[[[[","b":[1]}`, false},       // after an escaped quote
+		{`{"a":"\\","b":[[[[[]]]]]}`, true},         // an escaped backslash ends before the quote
+		{`[],[],[],[],[],[],[],[],[],[],[]`, false}, // many, not deep
+	}
+	for _, tt := range tests {
+		if got := tooDeep([]byte(tt.doc), 3); got != tt.want {
+			t.Errorf("tooDeep(%q, 3) = %v, want %v", tt.doc, got, tt.want)
 		}
 	}
 }
