@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,10 +46,19 @@ type Options struct {
 	// BatchTimeout is how long a batch may wait for its answer before the
 	// plugin is considered hung, killed and relaunched. Default 30s.
 	BatchTimeout time.Duration
-	// MaxRestarts is how many relaunches in a row may fail (the plugin dies
-	// again or does not start) before the client gives up; a batch answered
-	// in between resets the count. Default 5.
+	// MaxRestarts is how many launches in a row may fail (the process does
+	// not start, fails the checksum, the handshake or Configure) before the
+	// client gives up for good; a launch that works resets the count.
+	// Default 5. A plugin that starts but then dies is relaunched each
+	// time; MaxBatchAttempts bounds what that costs each batch.
 	MaxRestarts int
+	// MaxBatchAttempts is how many times one batch may be sent to a plugin
+	// that then dies or hangs before Detect gives up on it with an error
+	// wrapping ErrBatchAbandoned. After its first attempt a batch is sent
+	// alone, with no other batch in flight, so a batch that crashes the
+	// plugin (a "poisoned" batch) is identified and dropped while the
+	// batches that merely shared a stream with it are answered. Default 3.
+	MaxBatchAttempts int
 	// MaxBatch is the most events sent in one message; larger batches are
 	// split. Default 4096.
 	MaxBatch int
@@ -56,6 +66,11 @@ type Options struct {
 
 // ErrClosed is returned by Detect after Close.
 var ErrClosed = errors.New("plugin client closed")
+
+// ErrBatchAbandoned is returned (wrapped) by Detect when the plugin died or
+// hung every time it was given one batch (Options.MaxBatchAttempts times):
+// the events of that call get no verdict. The client stays usable.
+var ErrBatchAbandoned = errors.New("batch abandoned")
 
 // Client is the host side of a plugin: a detector.Detector that runs the
 // rule in a supervised child process. It is safe for concurrent use;
@@ -72,7 +87,8 @@ type Client struct {
 	mu        sync.Mutex
 	gen       *generation
 	launching chan struct{} // closed when the launch in progress ends
-	failures  int           // deaths and failed launches since the last answer
+	failures  int           // failed launches in a row
+	deaths    int           // plugin deaths since the last answer (for the backoff)
 	broken    error         // set once MaxRestarts is exceeded
 	lastErr   error         // why the last relaunch failed
 	closed    bool
@@ -80,6 +96,13 @@ type Client struct {
 	version   string
 	launches  int // successful launches, the first included
 	resent    int // batches sent again after a plugin died
+	abandoned int // batches given up after MaxBatchAttempts
+
+	// quarantine lets a batch that was in flight when a plugin died be sent
+	// again alone: ordinary sends share it, a retry holds it exclusively.
+	// A retry waits at most for the batches in flight, each bounded by
+	// BatchTimeout.
+	quarantine sync.RWMutex
 
 	pool sync.Pool // *request
 }
@@ -117,9 +140,13 @@ func Launch(ctx context.Context, opts Options) (*Client, error) {
 	if c.opts.MaxRestarts <= 0 {
 		c.opts.MaxRestarts = 5
 	}
+	if c.opts.MaxBatchAttempts <= 0 {
+		c.opts.MaxBatchAttempts = 3
+	}
 	if c.opts.MaxBatch <= 0 {
 		c.opts.MaxBatch = 4096
 	}
+	c.opts.MaxBatch = min(c.opts.MaxBatch, MaxBatchEvents)
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
@@ -242,37 +269,75 @@ func (c *Client) release(r *request) {
 func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset int, out []detector.Detection) ([]detector.Detection, error) {
 	req := c.encode(chunk)
 	defer c.release(req)
-	for {
-		g, err := c.live(ctx)
-		if err != nil {
-			return out, err
+	for attempt := 1; ; attempt++ {
+		alone := attempt > 1
+		if alone {
+			c.quarantine.Lock()
+		} else {
+			c.quarantine.RLock()
 		}
-		resp, err := g.roundTrip(ctx, c.seq.Add(1), &req.msg, c.opts.BatchTimeout)
+		g, err := c.live(ctx)
+		var resp *pb.DetectResponse
+		if err == nil {
+			resp, err = g.roundTrip(ctx, c.seq.Add(1), &req.msg, c.opts.BatchTimeout)
+		}
+		if alone {
+			c.quarantine.Unlock()
+		} else {
+			c.quarantine.RUnlock()
+		}
 		if errors.Is(err, errDead) {
+			c.retire(g)
+			if attempt >= c.opts.MaxBatchAttempts {
+				c.mu.Lock()
+				c.abandoned++
+				c.mu.Unlock()
+				c.log.Error("plugin died on every attempt at a batch; giving up on it", "plugin", c.path,
+					"events", len(chunk), "attempts", attempt, "error", g.cause())
+				return out, fmt.Errorf("plugin %s: %w: events %d-%d got no verdict: the plugin died or hung each of the %d times it was given them (%d of them with no other batch in flight); last: %v",
+					c.path, ErrBatchAbandoned, offset, offset+len(chunk)-1, attempt, attempt-1, g.cause())
+			}
 			c.mu.Lock()
 			c.resent++
 			c.mu.Unlock()
-			c.retire(g)
-			continue // send the unanswered batch again to a new plugin
+			continue // send the unanswered batch again, alone, to a new plugin
 		}
 		if err != nil {
 			return out, err
 		}
 		c.answered()
-		if resp.GetError() != "" {
-			return out, fmt.Errorf("plugin %s refused batch (events %d-%d): %s", c.path, offset, offset+len(chunk)-1, resp.GetError())
+		out, err = decodeResponse(resp, req.msg.Sequence, chunk, offset, out)
+		if err != nil {
+			return out, fmt.Errorf("plugin %s: %w", c.path, err)
 		}
-		return decodeDetections(resp, chunk, offset, out)
+		return out, nil
 	}
 }
 
-func decodeDetections(resp *pb.DetectResponse, chunk []detector.Event, offset int, out []detector.Detection) ([]detector.Detection, error) {
+// decodeResponse turns the plugin's answer to batch seq (the events chunk,
+// which start at offset in the caller's batch) into detections appended to
+// out. Anything a correct plugin cannot send is refused as a protocol error
+// and nothing is appended: a detection must never land on the wrong event.
+func decodeResponse(resp *pb.DetectResponse, seq uint64, chunk []detector.Event, offset int, out []detector.Detection) ([]detector.Detection, error) {
+	if resp.GetSequence() != seq {
+		return out, fmt.Errorf("plugin protocol error: answer for batch %d received as the answer to batch %d", resp.GetSequence(), seq)
+	}
+	if msg := resp.GetError(); msg != "" {
+		return out, fmt.Errorf("plugin refused the batch (events %d-%d): %s", offset, offset+len(chunk)-1, quoteLimited(msg, 1024))
+	}
+	dets := resp.GetDetections()
+	if len(dets) > len(chunk) {
+		return out, fmt.Errorf("plugin protocol error: %d detections for a %d-event batch", len(dets), len(chunk))
+	}
 	base := len(out)
 	next := 0
-	for _, d := range resp.GetDetections() {
-		i := int(d.GetIndex())
-		if i < next || i >= len(chunk) {
-			return out[:base], fmt.Errorf("plugin protocol error: detection for event %d of a %d-event batch (after event %d)", i, len(chunk), next-1)
+	for _, d := range dets {
+		i := int(d.GetIndex()) // uint32: never negative
+		if i >= len(chunk) {
+			return out[:base], fmt.Errorf("plugin protocol error: detection for event %d of a %d-event batch", i, len(chunk))
+		}
+		if i < next {
+			return out[:base], fmt.Errorf("plugin protocol error: detection for event %d after one for event %d (indexes must increase)", i, next-1)
 		}
 		form, err := formFromPB(d.GetForm())
 		if err != nil {
@@ -290,9 +355,18 @@ func decodeDetections(resp *pb.DetectResponse, chunk []detector.Event, offset in
 	return out, nil
 }
 
+// quoteLimited quotes text from the plugin for an error message: escaped, so
+// it cannot forge log lines, and cut to at most limit bytes.
+func quoteLimited(s string, limit int) string {
+	if len(s) <= limit {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(strings.ToValidUTF8(s[:limit], "")) + fmt.Sprintf(" (%d more bytes)", len(s)-limit)
+}
+
 func (c *Client) answered() {
 	c.mu.Lock()
-	c.failures = 0
+	c.deaths = 0
 	c.mu.Unlock()
 }
 
@@ -305,8 +379,7 @@ func (c *Client) retire(g *generation) {
 		return
 	}
 	c.gen = nil
-	c.failures++
-	c.lastErr = g.cause()
+	c.deaths++
 	c.mu.Unlock()
 	c.log.Warn("plugin died; relaunching", "plugin", c.path, "error", g.cause())
 	g.kill()
@@ -350,7 +423,7 @@ func (c *Client) live(ctx context.Context) (*generation, error) {
 		}
 		ch := make(chan struct{})
 		c.launching = ch
-		failures := c.failures
+		failures := c.failures + c.deaths
 		c.mu.Unlock()
 		g, err := c.relaunch(ctx, failures)
 		c.mu.Lock()
@@ -361,6 +434,7 @@ func (c *Client) live(ctx context.Context) (*generation, error) {
 		} else if err == nil {
 			c.gen = g
 			c.launches++
+			c.failures = 0
 		} else if ctx.Err() == nil {
 			c.failures++
 			c.lastErr = err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -19,12 +20,21 @@ var (
 	pluginSum  string
 	badPath    string // testdata/badplugin: prints to stdout before serving
 	badSum     string
+	evilPath   string // testdata/evilplugin: crashes, hangs or over-answers on marked events
+	evilSum    string
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(hostModeEnv) != "" {
 		runHost() // this process is the host that TestHostKilled kills
 		return
+	}
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.fuzzworker") {
+			// A fuzzing worker runs only the fuzz target, which needs no
+			// plugin binary: spare the shared machine the builds.
+			os.Exit(m.Run())
+		}
 	}
 	dir, err := os.MkdirTemp("", "tsw-plugin-test-")
 	if err != nil {
@@ -39,6 +49,10 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		if badPath, badSum, err = build(dir, "badplugin", "./testdata/badplugin"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if evilPath, evilSum, err = build(dir, "evilplugin", "./testdata/evilplugin"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

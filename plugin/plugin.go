@@ -41,6 +41,12 @@ const (
 // a misbehaving peer) reaches the limit.
 const MaxMessageSize = 16 << 20
 
+// MaxBatchEvents bounds the events in one DetectRequest. Without it a 16 MiB
+// message of empty events would decode into millions of them; the host
+// never sends more (Options.MaxBatch is clamped to it) and the plugin
+// refuses a batch that does.
+const MaxBatchEvents = 1 << 16
+
 var handshake = goplugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   MagicCookieKey,

@@ -81,10 +81,7 @@ func (s *server) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 // about every sequence number and the stream survives a bad batch.
 func (s *server) Detect(stream pb.Detector_DetectServer) error {
 	ctx := stream.Context()
-	var (
-		events []detector.Event
-		dets   []detector.Detection
-	)
+	var b batchBuffers
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -93,17 +90,57 @@ func (s *server) Detect(stream pb.Detector_DetectServer) error {
 		if err != nil {
 			return err
 		}
-		resp := &pb.DetectResponse{Sequence: req.GetSequence()}
-		events, dets, err = s.judge(ctx, req, events[:0], dets[:0], resp)
-		if err != nil {
-			resp.Detections = nil
-			resp.Error = fmt.Sprintf("batch %d: %v", req.GetSequence(), err)
-			s.log.Warn("batch not judged", "sequence", req.GetSequence(), "error", err)
-		}
-		if err := stream.Send(resp); err != nil {
+		if err := stream.Send(s.respond(ctx, req, &b)); err != nil {
 			return err
 		}
 	}
+}
+
+// batchBuffers are reused from one batch to the next.
+type batchBuffers struct {
+	events []detector.Event
+	dets   []detector.Detection
+}
+
+// respond judges one batch and builds its answer: the detections, or an
+// error the host can show. It never fails the stream, and the answer always
+// fits in one message.
+func (s *server) respond(ctx context.Context, req *pb.DetectRequest, b *batchBuffers) *pb.DetectResponse {
+	resp := &pb.DetectResponse{Sequence: req.GetSequence()}
+	var err error
+	if n := len(req.GetEvents()); n > MaxBatchEvents {
+		err = fmt.Errorf("%d events in one message, over the limit of %d", n, MaxBatchEvents)
+	} else {
+		b.events, b.dets, err = s.judge(ctx, req, b.events[:0], b.dets[:0], resp)
+	}
+	if err == nil {
+		// Detections echo path fragments of their events, so a batch of
+		// a few enormous paths could make an answer the host's limit
+		// refuses, which would break the stream and look like a crash.
+		// Refuse the batch instead.
+		if n := detectionsSize(resp.Detections); n > MaxMessageSize-responseSlack {
+			err = fmt.Errorf("answer would be about %d bytes, over the %d-byte message limit", n, MaxMessageSize)
+		}
+	}
+	if err != nil {
+		resp.Detections = nil
+		resp.Error = fmt.Sprintf("batch %d: %v", req.GetSequence(), err)
+		s.log.Warn("batch not judged", "sequence", req.GetSequence(), "error", err)
+	}
+	return resp
+}
+
+// responseSlack leaves room for the response's own fields and the error text.
+const responseSlack = 64 << 10
+
+// detectionsSize over-estimates the encoded size of dets without walking
+// the messages the way proto.Size does.
+func detectionsSize(dets []*pb.Detection) int {
+	n := 0
+	for _, d := range dets {
+		n += 32 + len(d.ClientDrive) + len(d.SharePath) + len(d.RuleId)
+	}
+	return n
 }
 
 // judge decodes req into events, runs the detector and fills resp. It

@@ -157,7 +157,7 @@ func TestDecodeDetectionsRefusesBadIndexes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := []detector.Detection{{RuleID: "keep"}}
-			got, err := decodeDetections(&pb.DetectResponse{Detections: tc.dets}, chunk, 0, out)
+			got, err := decodeResponse(&pb.DetectResponse{Sequence: 1, Detections: tc.dets}, 1, chunk, 0, out)
 			if err == nil || !strings.Contains(err.Error(), "protocol error") {
 				t.Fatalf("error = %v", err)
 			}
