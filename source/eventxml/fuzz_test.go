@@ -106,3 +106,32 @@ func FuzzPrefilter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPrefilterImage is FuzzPrefilter aimed at the one value the rule
+// reads: the fuzzer writes the raw XML of a Sysmon EID 1 Image value
+// (references, tags, comments, CDATA and all) between two benign events,
+// so most inputs stay well formed and the parity check applies.
+func FuzzPrefilterImage(f *testing.F) {
+	f.Add(`\\tsclient\c\a.exe`)
+	f.Add(`/home/u/RDP_Share/c/a`)
+	for _, d := range disguised {
+		f.Add(d.image)
+	}
+	configs := parityConfigs()
+	f.Fuzz(func(t *testing.T, image string) {
+		data := []byte(processEvent(1, `C:\a.exe`) + processEvent(2, image) + processEvent(3, `C:\b.exe`))
+		full := read(t, data, "f.xml", Options{})
+		if full.err != nil || full.stats.Bad != 0 {
+			return
+		}
+		for cname, cfg := range configs {
+			pf := read(t, data, "f.xml", Options{Needles: Needles(cfg)})
+			m := detector.MustNew(cfg)
+			want, got := detections(t, full, m), detections(t, pf, m)
+			if !slices.Equal(got, want) || pf.err != nil || pf.stats != full.stats {
+				t.Fatalf("%s: prefilter changed the result\nprefilter: %q %v %+v\nfull:      %q %v %+v",
+					cname, got, pf.err, pf.stats, want, full.err, full.stats)
+			}
+		}
+	})
+}
