@@ -1,11 +1,14 @@
 package jsonl_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
@@ -149,4 +152,32 @@ type ecsDoc struct {
 		Name   string `json:"name"`
 		Domain string `json:"domain"`
 	} `json:"user"`
+}
+
+// BenchmarkReadFile reads the benchmark input from a file the way scan
+// does (an *os.File behind a small bufio.Reader), with the prefilter, to
+// include the read system calls.
+func BenchmarkReadFile(b *testing.B) {
+	in := benchInput(benchEvents, benchPositiveEvery)
+	path := filepath.Join(b.TempDir(), "bench.ndjson")
+	if err := os.WriteFile(path, in, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg := detector.DefaultConfig()
+	sink := source.Sink{Event: func(*detector.Event) error { return nil }}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	cpu0 := cpuSeconds()
+	for b.Loop() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := jsonl.ReadWith(context.Background(), bufio.NewReaderSize(f, 4096), path, sink, jsonl.Options{Prefilter: true, Config: cfg})
+		f.Close()
+		if err != nil || st.Records+st.RecordsSkipped != benchEvents {
+			b.Fatalf("err %v, stats %+v", err, st)
+		}
+	}
+	reportRates(b, benchEvents, len(in), cpu0)
 }
