@@ -473,10 +473,13 @@ func (c *Client) relaunch(ctx context.Context, failures int) (*generation, error
 // start verifies the file and launches one plugin process: handshake,
 // Configure, Info and the Detect stream.
 func (c *Client) start(ctx context.Context) (*generation, error) {
-	if err := checkFile(c.path, c.sum); err != nil {
+	real, err := checkFile(c.path, c.sum)
+	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(c.path)
+	// Run the resolved file that was checked, not a link that may have
+	// been re-pointed since.
+	cmd := exec.Command(real)
 	procAttr(cmd)
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
@@ -486,10 +489,7 @@ func (c *Client) start(ctx context.Context) (*generation, error) {
 		AutoMTLS:         true,
 		Logger:           newHCLogger(c.log),
 		StartTimeout:     c.opts.StartTimeout,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(MaxMessageSize),
-			grpc.MaxCallSendMsgSize(MaxMessageSize),
-		)},
+		GRPCDialOptions:  clientLimits(),
 	}
 	if c.sum != nil {
 		// go-plugin checks again right before exec, which narrows the
@@ -648,6 +648,16 @@ func (c *Client) Close() error {
 		g.kill()
 	}
 	return nil
+}
+
+// clientLimits caps messages on the host side: a larger answer fails the
+// stream with ResourceExhausted (the generation is then treated as dead and
+// the batch retried, at most MaxBatchAttempts times).
+func clientLimits() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageSize),
+		grpc.MaxCallSendMsgSize(MaxMessageSize),
+	)}
 }
 
 // procAttr sets OS-specific process attributes on the plugin command; a

@@ -79,13 +79,16 @@ func Serve(d detector.Detector, opts ...ServeOption) {
 		HandshakeConfig:  handshake,
 		VersionedPlugins: versionedPlugins(srv),
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(o,
-				grpc.MaxRecvMsgSize(MaxMessageSize),
-				grpc.MaxSendMsgSize(MaxMessageSize),
-			)...)
+			return grpc.NewServer(append(o, serverLimits()...)...)
 		},
 		Logger: log,
 	})
+}
+
+// serverLimits caps messages on the plugin side: a larger request is
+// refused by gRPC with ResourceExhausted before it is decoded.
+func serverLimits() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize)}
 }
 
 func buildVersion() string {

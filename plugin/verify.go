@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"path/filepath"
 	"strings"
 )
 
@@ -21,40 +21,44 @@ func parseChecksum(s string) ([]byte, error) {
 	return sum, nil
 }
 
-// checkFile refuses a plugin file that is not safe to run: not a regular
-// file, writable by group or others (anyone who can write it can run code
-// as the host), or not matching the expected checksum. It runs before every
-// launch, so a binary swapped after the first launch is refused on relaunch.
-func checkFile(path string, sum []byte) error {
-	fi, err := os.Stat(path) // follow links: what matters is what gets executed
+// checkFile refuses a plugin file that is not safe to run and returns the
+// path to execute: path with every symbolic link resolved, so that what was
+// checked is what runs even if a link is re-pointed later. It refuses a
+// file that is not a regular file, that someone other than root or this
+// process's user could change (see checkWriters), or that does not match
+// the expected checksum. It runs before every launch, so a binary swapped
+// after the first launch is refused on relaunch.
+func checkFile(path string, sum []byte) (string, error) {
+	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return fmt.Errorf("plugin %s: %w", path, err)
+		return "", fmt.Errorf("plugin %s: %w", path, err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("plugin %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("plugin %s is not a regular file (mode %s)", path, fi.Mode())
+		return "", fmt.Errorf("plugin %s is not a regular file (mode %s)", path, fi.Mode())
 	}
-	// Windows has no meaningful permission bits here (every writable file
-	// reports 0666); its ACLs are out of reach of os.FileMode, so the
-	// checksum is the protection there.
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("plugin %s is writable by group or others (mode %04o); refusing to run it (chmod go-w %s)", path, fi.Mode().Perm(), path)
+	if err := checkWriters(path, real, fi); err != nil {
+		return "", err
 	}
 	if sum == nil {
-		return nil
+		return real, nil
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(real)
 	if err != nil {
-		return fmt.Errorf("plugin %s: %w", path, err)
+		return "", fmt.Errorf("plugin %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("plugin %s: computing checksum: %w", path, err)
+		return "", fmt.Errorf("plugin %s: computing checksum: %w", path, err)
 	}
 	if got := h.Sum(nil); !bytes.Equal(got, sum) {
-		return fmt.Errorf("%w: plugin %s has SHA-256 checksum %x, want %x", ErrChecksum, path, got, sum)
+		return "", fmt.Errorf("%w: plugin %s has SHA-256 checksum %x, want %x", ErrChecksum, path, got, sum)
 	}
-	return nil
+	return real, nil
 }
 
 // ErrChecksum is returned (wrapped) by Launch when the plugin file does not
