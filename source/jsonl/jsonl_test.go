@@ -666,3 +666,46 @@ func (m *runtimeMem) read() {
 	runtime.ReadMemStats(&s)
 	m.totalAlloc = s.TotalAlloc
 }
+
+// replay yields block n times without holding more than one copy.
+type replay struct {
+	block []byte
+	n     int
+	off   int
+}
+
+func (r *replay) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	c := copy(p, r.block[r.off:])
+	r.off += c
+	if r.off == len(r.block) {
+		r.off = 0
+		r.n--
+	}
+	return c, nil
+}
+
+// TestMemoryFlat checks that what a prefiltered read allocates does not
+// grow with the input: 20 times more benign events, the same memory.
+func TestMemoryFlat(t *testing.T) {
+	block := benchInput(1000, 1<<30) // no positives
+	alloc := func(times int) uint64 {
+		var before, after runtimeMem
+		before.read()
+		sink := source.Sink{Event: func(*detector.Event) error { return nil }}
+		st, err := jsonl.ReadWith(context.Background(), &replay{block: block, n: times}, "flat.ndjson", sink,
+			jsonl.Options{Prefilter: true, Config: detector.DefaultConfig()})
+		after.read()
+		if err != nil || st.RecordsSkipped != int64(1000*times) {
+			t.Fatalf("err %v, stats %+v", err, st)
+		}
+		return after.totalAlloc - before.totalAlloc
+	}
+	small, large := alloc(2), alloc(40)
+	t.Logf("allocated %d bytes for %d MB, %d bytes for %d MB", small, 2*len(block)>>20, large, 40*len(block)>>20)
+	if large > small+64<<10 {
+		t.Errorf("reading 20x more input allocated %d bytes instead of %d", large, small)
+	}
+}
