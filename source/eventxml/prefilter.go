@@ -209,21 +209,33 @@ func (f *prefilter) refsPlain(s []byte) bool {
 // miss is not. Each anchor byte costs one bytes.IndexByte pass per case
 // and a short check of its needles at each hit.
 func (f *prefilter) found(s []byte) bool {
+	found, _ := f.search(s)
+	return found
+}
+
+// search is found, also returning how many bytes the tag skipping
+// scanned. Hostile input (a value of '>' and anchor bytes, or of
+// unclosed tags) could make that quadratic in the event size; past a
+// budget of a few times the size the search gives up and calls the event
+// a candidate, leaving it to the linear decoder.
+func (f *prefilter) search(s []byte) (found bool, work int) {
+	limit := 4*len(s) + 4096
+	budget := limit
 	for i := range f.groups {
 		g := &f.groups[i]
-		if findAt(s, g, g.anchor) {
-			return true
+		if findAt(s, g, g.anchor, &budget) {
+			return true, limit - budget
 		}
-		if up := upper(g.anchor); up != g.anchor && findAt(s, g, up) {
-			return true
+		if up := upper(g.anchor); up != g.anchor && findAt(s, g, up, &budget) {
+			return true, limit - budget
 		}
 	}
-	return false
+	return false, limit - budget
 }
 
 // findAt checks g's needles at every occurrence of their anchor byte c in
-// s.
-func findAt(s []byte, g *group, c byte) bool {
+// s, spending budget on tag skipping.
+func findAt(s []byte, g *group, c byte, budget *int) bool {
 	for i := 0; ; {
 		j := bytes.IndexByte(s[i:], c)
 		if j < 0 {
@@ -231,7 +243,7 @@ func findAt(s []byte, g *group, c byte) bool {
 		}
 		i += j
 		for k := range g.needles {
-			if matchAround(s, i, &g.needles[k]) {
+			if matchAround(s, i, &g.needles[k], budget) || *budget < 0 {
 				return true
 			}
 		}
@@ -245,9 +257,11 @@ func findAt(s []byte, g *group, c byte) bool {
 // one were ruled out), and what separates two of them can only be tags
 // (comments and the like were ruled out too): going backward a '>' ends a
 // tag, which starts at the previous '<' (attribute values cannot hold
-// '<'); going forward a '<' starts one. A stray '>' in text can only make
-// the answer a false positive.
-func matchAround(s []byte, a int, n *needle) bool {
+// '<'); going forward a '<' starts one. A stray '>' in text is not a tag
+// end: the tag found from the previous '<' then does not end there, and
+// the match fails, rightly, since no needle holds '>'. Bytes scanned to
+// skip tags are taken from budget.
+func matchAround(s []byte, a int, n *needle, budget *int) bool {
 	i := a - 1
 	for j := n.anchor - 1; j >= 0; j-- {
 		for {
@@ -261,10 +275,15 @@ func matchAround(s []byte, a int, n *needle) bool {
 			if s[i] != '>' {
 				return false
 			}
-			if i = bytes.LastIndexByte(s[:i], '<'); i < 0 {
+			lt := bytes.LastIndexByte(s[:i], '<')
+			*budget -= i - lt
+			if lt < 0 || *budget < 0 {
 				return false
 			}
-			i--
+			if e, _ := tagEnd(s[:i+1], lt); e != i+1 {
+				return false
+			}
+			i = lt - 1
 		}
 	}
 	i = a + 1
@@ -280,22 +299,29 @@ func matchAround(s []byte, a int, n *needle) bool {
 			if s[i] != '<' {
 				return false
 			}
-			if i = tagEnd(s, i); i < 0 {
+			e, n := tagEnd(s, i)
+			if *budget -= n; e < 0 || *budget < 0 {
 				return false
 			}
+			i = e
 		}
 	}
 	return true
 }
 
 // tagEnd returns the index just past the tag starting at s[i] ('<'), or
-// -1 if it does not end in s. A '>' inside a quoted attribute value does
-// not end the tag.
-func tagEnd(s []byte, i int) int {
+// -1 if it does not end before the next '<' or the end of s, and how many
+// bytes it looked at. A '>' inside a quoted attribute value does not end
+// the tag; a '<' anywhere means the tag is malformed (the decoder rejects
+// '<' in attribute values).
+func tagEnd(s []byte, i int) (end, scanned int) {
+	start := i
 	var quote byte
 	for i++; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == '<':
+			return -1, i - start
 		case quote != 0:
 			if c == quote {
 				quote = 0
@@ -303,10 +329,10 @@ func tagEnd(s []byte, i int) int {
 		case c == '"' || c == '\'':
 			quote = c
 		case c == '>':
-			return i + 1
+			return i + 1, i + 1 - start
 		}
 	}
-	return -1
+	return -1, i - start
 }
 
 func lower(c byte) byte {

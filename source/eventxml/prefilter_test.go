@@ -262,3 +262,34 @@ func TestPrefilterMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefilterWorkBounded feeds the tag-skipping search the hostile
+// shapes that would make it quadratic and checks that the bytes it scans
+// stay within its budget (a few times the event size), and that an
+// ordinary event costs far less.
+func TestPrefilterWorkBounded(t *testing.T) {
+	t.Parallel()
+	f := newPrefilter(Needles(detector.DefaultConfig()))
+	const n = 1 << 16
+	tests := []struct {
+		name  string
+		value string
+	}{
+		{"stray > before each anchor", strings.Repeat(">l", n)},
+		{"quoted > before the anchors", "<a '>" + strings.Repeat("l>", n)},
+		{"unclosed tags after each anchor", strings.Repeat("l<a '", n)},
+		{"partial needles between tag runs", strings.Repeat("tscl"+strings.Repeat("<b/>", 50), n/50)},
+		{"partial needles before tag runs", strings.Repeat(strings.Repeat("<b/>", 50)+"ient", n/50)},
+	}
+	for _, tt := range tests {
+		span := []byte(sysmonEvent(1, 1, "<Data Name='Image'>"+tt.value+"</Data>"))
+		_, work := f.search(span)
+		if limit := 4*len(span) + 4096 + len(span); work > limit {
+			t.Errorf("%s: scanned %d bytes for a %d-byte event (limit %d)", tt.name, work, len(span), limit)
+		}
+	}
+	ev := []byte(processEvent(1, `C:\Windows\System32\cmd.exe`))
+	if found, work := f.search(ev); found || work > len(ev)/4 {
+		t.Errorf("benign event: found %v, scanned %d bytes of %d", found, work, len(ev))
+	}
+}
