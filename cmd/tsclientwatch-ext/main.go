@@ -29,8 +29,8 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/collect"
 	"github.com/tsclientwatch/tsclientwatch/config"
-	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/extension"
+	"github.com/tsclientwatch/tsclientwatch/internal/launch"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Var(&interval, "interval", "seconds between checks that osquery is alive and lists this extension")
 	verbose := fs.Bool("verbose", false, "log at debug level")
 	cfgFile := fs.String("config", "", "configuration file (default "+config.DefaultPath()+" if it exists)")
+	fs.String("plugin", "", "run the rule in this go-plugin binary (plugin.path)")
+	fs.String("plugin-sha256", "", "SHA-256 checksum the plugin binary must have (plugin.sha256)")
+	config.MustBindFlag(fs, "plugin", "plugin.path")
+	config.MustBindFlag(fs, "plugin-sha256", "plugin.sha256")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0 // pflag printed the usage
@@ -96,14 +100,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(problems) == 0 {
 		status = nil // the extension reports "no source configured"
 	}
-	if coll, err := newCollector(cfg, st); err != nil {
+	if coll, release, err := newCollector(ctx, cfg, st, log); err != nil {
 		log.Error("sources", "err", err)
 		problems = append(problems, tables.SourceStatus{Type: "sources", Target: cfg.File, State: "failed", Errors: 1, LastError: err.Error()})
 		status = func() []tables.SourceStatus { return problems }
-	} else if coll != nil {
+	} else {
 		runCtx, cancel := context.WithCancel(ctx)
 		go coll.Run(runCtx)
-		defer func() { cancel(); coll.Close() }()
+		defer func() { cancel(); release() }()
 		fixed := slices.Clone(problems)
 		status = func() []tables.SourceStatus { return append(slices.Clone(fixed), coll.Status()...) }
 	}
@@ -125,18 +129,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// newCollector builds the collector for the configured sources. It returns
-// nil and no error when the configuration cannot run one (a broken config
-// already reported).
-func newCollector(cfg config.Config, st *store.Store) (*collect.Collector, error) {
-	if cfg.Plugin.Path != "" {
-		return nil, fmt.Errorf("plugin.path %q: tsclientwatch.ext does not launch detector plugins yet; unset it to run the rule in process", cfg.Plugin.Path)
-	}
-	det, err := detector.New(cfg.Detector)
+// newCollector builds the detector (in process, or the go-plugin binary
+// plugin.path names) and the collector for the configured sources. The
+// returned function releases both.
+func newCollector(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*collect.Collector, func(), error) {
+	det, closeDetector, err := launch.Detector(ctx, cfg, log.With("component", "plugin"))
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("detector: %w", err)
 	}
-	return collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st})
+	coll, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
+		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames)})
+	if err != nil {
+		closeDetector()
+		return nil, nil, err
+	}
+	return coll, func() { coll.Close(); closeDetector() }, nil
 }
 
 func defaultSocket() string {

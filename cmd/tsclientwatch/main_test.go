@@ -316,7 +316,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"config", "extra"}, "unknown command"},
 		{[]string{"scan", "--log-level=loud", "x"}, `log.level: "loud" is not a log level`},
 		{[]string{"scan", "--extensions=exe", "x"}, `detector.extensions[0]: "exe" is not a file extension`},
-		{[]string{"scan", "--plugin=/nonexistent/plugin", "x"}, "plugin.sha256: required when plugin.path is set"},
+		{[]string{"scan", "--plugin=/nonexistent/plugin", "x"}, "required when plugin.path is set"},
 		{[]string{"scan", "--plugin-sha256=xyz", "x"}, `plugin.sha256: "xyz" is not a SHA-256 checksum`},
 		{[]string{"config", "--config=/nonexistent/c.yaml"}, "/nonexistent/c.yaml"},
 		{[]string{"scan", "--strict=maybe", "x"}, "invalid argument"},
