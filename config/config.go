@@ -7,9 +7,11 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,6 +195,11 @@ func Load(opts Options) (Config, error) {
 	// The environment is merged as one more map rather than through
 	// viper's BindEnv, so tests can supply it and so an error can name the
 	// variable; flags, bound below, still override it.
+	// Sources have no one-line spelling; refuse the variable rather than
+	// ignore what the user evidently meant to configure.
+	if val, ok := lookup(EnvName("sources")); ok && val != "" {
+		return Config{}, fmt.Errorf("sources: %s cannot come from the environment (from environment %s); want %s, in the configuration file", strconv.Quote(val), EnvName("sources"), want("sources"))
+	}
 	env := map[string]any{}
 	origin.env = map[string]string{}
 	for key, k := range schema {
@@ -237,32 +244,54 @@ func Load(opts Options) (Config, error) {
 	return cfg, nil
 }
 
+// MaxFileSize bounds a configuration file. Real ones are a few hundred
+// bytes; the bound keeps a wrong path (a log, a device) from being read
+// whole.
+const MaxFileSize = 1 << 20
+
 // readFile parses one configuration file, choosing the format by its
-// extension.
+// extension. Values are read with the same parsers viper uses, but here so
+// that syntax errors can name the line and empty values are still visible
+// (viper drops keys whose value is null).
 func readFile(path string) (map[string]any, error) {
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
+	fi, err := os.Stat(path)
+	if err != nil {
+		// Keeps its os.ErrNotExist identity: a missing default file is
+		// not an error.
+		return nil, err
+	}
 	switch ext {
 	case "yaml", "yml", "toml", "json":
 	default:
-		if _, err := os.Stat(path); err != nil {
-			return nil, err
-		}
 		return nil, fmt.Errorf("%s: unknown configuration format %q (want a .yaml, .yml, .toml or .json file)", path, filepath.Ext(path))
 	}
-	// Stat first so a missing file keeps its os.ErrNotExist identity for
-	// the caller, whatever viper wraps it in.
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory (want a .yaml, .yml, .toml or .json file)", path)
 	}
-	fv := viper.New()
-	fv.SetConfigFile(path)
-	fv.SetConfigType(ext)
-	if err := fv.ReadInConfig(); err != nil {
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s is %d bytes (want a configuration file of at most %d bytes)", path, fi.Size(), MaxFileSize)
+	}
+	f, err := os.Open(path)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return fv.AllSettings(), nil
+	defer f.Close()
+	// Read through a limit: the file may have grown since Stat, or be a
+	// device or pipe that Stat gave no size for.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is more than %d bytes (want a configuration file of at most %d bytes)", path, MaxFileSize, MaxFileSize)
+	}
+	data, err = utf8Text(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, ext, data)
 }
-
 // setNested stores val at the dotted key inside m.
 func setNested(m map[string]any, key string, val any) {
 	parts := strings.Split(key, ".")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,75 +265,262 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 }
 
+// Allowed values as the errors spell them.
+const (
+	allowBool     = "want true or false"
+	allowExts     = `want a non-empty list of file extensions, each a dot and a name, e.g. [".exe", ".scr"]`
+	allowExt      = `want a file extension as a string, e.g. ".exe"`
+	allowExtValid = `want a dot and a name, e.g. ".exe"`
+	allowMounts   = "want a list of directory names, e.g. [thinclient_drives, .thinclient_drives]"
+	allowMount    = `want one path component, e.g. "thinclient_drives"`
+	allowLevel    = "want debug, info, warn or error"
+	allowSources  = "want a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of file, live, ebpf, fanotify, etw or eventlog"
+	allowSource   = "want an entry with type, path and follow"
+	allowType     = "want file, live, ebpf, fanotify, etw or eventlog"
+	allowPath     = "want the path of a log file or directory"
+	allowMax      = "want a whole number from 1 to 10000000"
+	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 1h"
+	allowPlugin   = "want the path of the plugin binary, or empty to run the rule in process"
+	allowSum      = "want the plugin's SHA-256 checksum as 64 hexadecimal digits"
+)
+
+// TestInvalid sets each key, from each place values come from, to values of
+// the wrong type, out of range, empty or malformed, and requires the error
+// to name the key, show the bad value, and say what is allowed (and, for
+// the environment and flags, where it came from).
 func TestInvalid(t *testing.T) {
 	t.Parallel()
 	sum := strings.Repeat("0a", 32)
+	dir := t.TempDir()
 	tests := []struct {
-		name string
-		file string // YAML text, "" for none
-		env  map[string]string
-		args []string
-		want []string // every string must appear in the error
+		name    string
+		file    string // file text, "" for none
+		ext     string // file extension, default yaml
+		env     map[string]string
+		args    []string
+		key     string // the key the error must name
+		value   string // the bad value as the error must show it
+		allowed string // what the error must say is allowed
+		origin  string // where it came from, when not the file
 	}{
-		{"max_events not a number (env)", "", map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "abc"}, nil,
-			[]string{`store.max_events: "abc" is not a whole number`, "TSCLIENTWATCH_STORE_MAX_EVENTS"}},
-		{"max_events zero", "store: {max_events: 0}", nil, nil, []string{"store.max_events: 0 is not a positive number"}},
-		{"max_events negative flag", "", nil, []string{"--max-events=-5"}, []string{"store.max_events: -5", "flag --max-events"}},
-		{"max_events fraction", "store: {max_events: 1.5}", nil, nil, []string{"store.max_events: 1.5 is not a whole number"}},
-		{"max_events list", "store: {max_events: [1]}", nil, nil, []string{"store.max_events: [1] is not a whole number"}},
-		{"expiry no unit", "store: {expiry: 60}", nil, nil, []string{"store.expiry: 60 is not a duration", "90s"}},
-		{"expiry garbage", "", map[string]string{"TSCLIENTWATCH_STORE_EXPIRY": "soon"}, nil, []string{`store.expiry: "soon" is not a duration`}},
-		{"expiry zero", "store: {expiry: 0s}", nil, nil, []string{`store.expiry: "0s" is not a positive duration`}},
-		{"expiry negative", "", nil, []string{"--expiry=-1h"}, []string{`store.expiry: "-1h" is not a positive duration`, "flag --expiry"}},
-		{"strict not bool", "detector: {strict: maybe}", nil, nil, []string{`detector.strict: "maybe" is not true or false`}},
-		{"strict env not bool", "", map[string]string{"TSCLIENTWATCH_DETECTOR_STRICT": "2"}, nil, []string{`detector.strict: "2" is not true or false`}},
-		{"extension without dot", "detector: {extensions: [.exe, scr]}", nil, nil, []string{`detector.extensions[1]: "scr" is not a file extension`}},
-		{"extension not string", "detector: {extensions: [.exe, 5]}", nil, nil, []string{`detector.extensions[1]: 5 is not a string`}},
-		{"extensions empty", "detector: {extensions: []}", nil, nil, []string{"detector.extensions: empty list"}},
-		{"extensions map", "detector: {extensions: {a: b}}", nil, nil, []string{"detector.extensions:", "is not a list of strings"}},
-		{"extension flag", "", nil, []string{"--extensions=.exe,exe"}, []string{`detector.extensions[1]: "exe"`, "flag --extensions"}},
-		{"mount name with slash", "", map[string]string{"TSCLIENTWATCH_DETECTOR_XRDP_MOUNT_NAMES": "a/b"}, nil,
-			[]string{`detector.xrdp_mount_names[0]: "a/b" is not a directory name`, "TSCLIENTWATCH_DETECTOR_XRDP_MOUNT_NAMES"}},
-		{"log level", "log: {level: verbose}", nil, nil, []string{`log.level: "verbose" is not a log level (want debug, info, warn, error)`}},
-		{"log level flag", "", nil, []string{"--log-level=trace"}, []string{`log.level: "trace"`, "flag --log-level"}},
-		{"sources not list", "sources: {type: file}", nil, nil, []string{"sources:", "is not a list of sources"}},
-		{"source not map", "sources: [file]", nil, nil, []string{`sources[0]: "file" is not a source`}},
-		{"source type typo", "sources: [{type: fil, path: x}]", nil, nil, []string{`sources[0].type: "fil" is not a source type (want file, live, ebpf, fanotify, etw, eventlog)`}},
-		{"source type missing", "sources: [{path: x}]", nil, nil, []string{"sources[0].type: missing"}},
-		{"file source without path", "sources: [{type: live}, {type: file}]", nil, nil, []string{"sources[1].path: missing"}},
-		{"path on live source", "sources: [{type: ebpf, path: /x}]", nil, nil, []string{`sources[0].path: "/x" is not allowed for a ebpf source`}},
-		{"follow not bool", "sources: [{type: file, path: /x, follow: often}]", nil, nil, []string{`sources[0].follow: "often" is not true or false`}},
-		{"sha256 short", "plugin: {path: /p, sha256: abc}", nil, nil, []string{`plugin.sha256: "abc" is not a SHA-256 checksum (want 64 hexadecimal digits)`}},
-		{"sha256 not hex", "", nil, []string{"--plugin=/p", "--plugin-sha256=" + strings.Repeat("g", 64)}, []string{"plugin.sha256:", "flag --plugin-sha256"}},
-		{"sha256 unquoted digits", "plugin: {path: /p, sha256: 1234}", nil, nil, []string{"plugin.sha256: 1234 is not a string (put it in quotes)"}},
-		{"plugin without checksum", "plugin: {path: /p}", nil, nil, []string{"plugin.sha256: required when plugin.path is set", "allow_unverified"}},
-		{"allow_unverified not bool", "plugin: {path: /p, sha256: " + sum + ", allow_unverified: sure}", nil, nil, []string{`plugin.allow_unverified: "sure" is not true or false`}},
-		{"plugin path not string", "plugin: {path: [a]}", nil, nil, []string{"plugin.path: [a] is not a string"}},
-		{"unknown top-level key", "stor: {max_events: 5}", nil, nil, []string{"unknown configuration key stor", "store.max_events"}},
-		{"unknown nested key", "store: {max_event: 5}", nil, nil, []string{"unknown configuration key store.max_event"}},
-		{"map for a scalar", "detector: {strict: {on: true}}", nil, nil, []string{"detector.strict: map[on:true] is not true or false"}},
-		{"unknown key in source", "sources: [{type: file, path: /x, folow: true}]", nil, nil, []string{"unknown configuration key sources[0].folow"}},
-		{"unknown scalar in section", "log: {level: info, color: true}", nil, nil, []string{"unknown configuration key log.color"}},
-		{"scalar for a section", "store: 5", nil, nil, []string{"store: 5 is not a section (want keys below it, e.g. store.expiry)"}},
-		{"bad yaml", "store: [", nil, nil, []string{"c.yaml"}},
+		// detector.strict
+		{name: "strict word", file: "detector: {strict: maybe}", key: "detector.strict", value: `"maybe" is not a boolean`, allowed: allowBool},
+		{name: "strict list", file: "detector: {strict: [true]}", key: "detector.strict", value: "[true]", allowed: allowBool},
+		{name: "strict map", file: "detector: {strict: {on: true}}", key: "detector.strict", value: "map[on:true]", allowed: allowBool},
+		{name: "strict number", file: "detector: {strict: 2}", key: "detector.strict", value: "2", allowed: allowBool},
+		{name: "strict empty string", file: `detector: {strict: ""}`, key: "detector.strict", value: `""`, allowed: allowBool},
+		{name: "strict null", file: "detector:\n  strict:\n", key: "detector.strict", value: "(empty)", allowed: allowBool},
+		{name: "strict env", env: map[string]string{"TSCLIENTWATCH_DETECTOR_STRICT": "2"}, key: "detector.strict", value: `"2"`, allowed: allowBool, origin: "environment TSCLIENTWATCH_DETECTOR_STRICT"},
+		{name: "strict toml string", ext: "toml", file: "[detector]\nstrict = \"sometimes\"\n", key: "detector.strict", value: `"sometimes"`, allowed: allowBool},
+		{name: "strict json list", ext: "json", file: `{"detector": {"strict": [1]}}`, key: "detector.strict", value: "[1]", allowed: allowBool},
+		// detector.extensions
+		{name: "extension without dot", file: "detector: {extensions: [.exe, scr]}", key: "detector.extensions[1]", value: `"scr" is not a file extension`, allowed: allowExtValid},
+		{name: "extension empty string", file: `detector: {extensions: [""]}`, key: "detector.extensions[0]", value: `""`, allowed: allowExtValid},
+		{name: "extension with path", file: `detector: {extensions: [.ex/e]}`, key: "detector.extensions[0]", value: `".ex/e"`, allowed: allowExtValid},
+		{name: "extension not string", file: "detector: {extensions: [.exe, 5]}", key: "detector.extensions[1]", value: "5 is not a string", allowed: allowExt},
+		{name: "extension map item", file: "detector: {extensions: [{a: b}]}", key: "detector.extensions[0]", value: "map[a:b]", allowed: allowExt},
+		{name: "extensions empty", file: "detector: {extensions: []}", key: "detector.extensions", value: "[] is an empty list", allowed: allowExts},
+		{name: "extensions map", file: "detector: {extensions: {a: b}}", key: "detector.extensions", value: "map[a:b] is not a list of strings", allowed: allowExts},
+		{name: "extensions bool", file: "detector: {extensions: true}", key: "detector.extensions", value: "true", allowed: allowExts},
+		{name: "extensions null", file: "detector:\n  extensions:\n", key: "detector.extensions", value: "(empty)", allowed: allowExts},
+		{name: "extension flag", args: []string{"--extensions=.exe,exe"}, key: "detector.extensions[1]", value: `"exe"`, allowed: allowExtValid, origin: "flag --extensions"},
+		{name: "extension env", env: map[string]string{"TSCLIENTWATCH_DETECTOR_EXTENSIONS": ".exe, ,.scr"}, key: "detector.extensions[1]", value: `""`, allowed: allowExtValid, origin: "environment TSCLIENTWATCH_DETECTOR_EXTENSIONS"},
+		// detector.xrdp_mount_names
+		{name: "mount name with slash", env: map[string]string{"TSCLIENTWATCH_DETECTOR_XRDP_MOUNT_NAMES": "a/b"}, key: "detector.xrdp_mount_names[0]", value: `"a/b" is not a directory name`, allowed: allowMount, origin: "environment TSCLIENTWATCH_DETECTOR_XRDP_MOUNT_NAMES"},
+		{name: "mount name dot dot", file: "detector: {xrdp_mount_names: [..]}", key: "detector.xrdp_mount_names[0]", value: `".."`, allowed: allowMount},
+		{name: "mount names string map", ext: "json", file: `{"detector": {"xrdp_mount_names": {"x": 1}}}`, key: "detector.xrdp_mount_names", value: "map[x:1]", allowed: allowMounts},
+		{name: "mount name number", ext: "toml", file: "[detector]\nxrdp_mount_names = [1]\n", key: "detector.xrdp_mount_names[0]", value: "1 is not a string", allowed: "want a directory name as a string"},
+		// log.level
+		{name: "log level word", file: "log: {level: verbose}", key: "log.level", value: `"verbose" is not a log level`, allowed: allowLevel},
+		{name: "log level empty", file: `log: {level: ""}`, key: "log.level", value: `""`, allowed: allowLevel},
+		{name: "log level null", file: "log:\n  level:\n", key: "log.level", value: "(empty)", allowed: allowLevel},
+		{name: "log level map", file: "log: {level: {a: b}}", key: "log.level", value: "map[a:b] is not a string", allowed: allowLevel},
+		{name: "log level number", file: "log: {level: 3}", key: "log.level", value: "3 is not a string (put it in quotes)", allowed: allowLevel},
+		{name: "log level flag", args: []string{"--log-level=trace"}, key: "log.level", value: `"trace"`, allowed: allowLevel, origin: "flag --log-level"},
+		{name: "log level env blank", env: map[string]string{"TSCLIENTWATCH_LOG_LEVEL": " "}, key: "log.level", value: `" "`, allowed: allowLevel, origin: "environment TSCLIENTWATCH_LOG_LEVEL"},
+		// sources
+		{name: "sources map", file: "sources: {type: file}", key: "sources", value: "map[type:file] is not a list of sources", allowed: allowSources},
+		{name: "sources string", file: "sources: /var/log", key: "sources", value: `"/var/log"`, allowed: allowSources},
+		{name: "sources env", env: map[string]string{"TSCLIENTWATCH_SOURCES": "file:/x"}, key: "sources", value: `"file:/x" cannot come from the environment`, allowed: allowSources, origin: "TSCLIENTWATCH_SOURCES"},
+		{name: "source not map", file: "sources: [file]", key: "sources[0]", value: `"file" is not a source`, allowed: allowSource},
+		{name: "source null", file: "sources:\n  -\n", key: "sources[0]", value: "(empty)", allowed: allowSource},
+		{name: "source type typo", file: "sources: [{type: fil, path: x}]", key: "sources[0].type", value: `"fil" is not a source type`, allowed: allowType},
+		{name: "source type missing", file: "sources: [{path: x}]", key: "sources[0].type", value: "(empty) is missing", allowed: allowType},
+		{name: "source type empty", file: `sources: [{type: "", path: x}]`, key: "sources[0].type", value: `""`, allowed: allowType},
+		{name: "source type list", file: "sources: [{type: [file]}]", key: "sources[0].type", value: "[file] is not a string", allowed: allowType},
+		{name: "file source without path", file: "sources: [{type: live}, {type: file}]", key: "sources[1].path", value: "(empty) is missing", allowed: allowPath},
+		{name: "file source blank path", file: `sources: [{type: file, path: "  "}]`, key: "sources[0].path", value: `"  " is missing`, allowed: allowPath},
+		{name: "file source path map", file: "sources: [{type: file, path: {a: b}}]", key: "sources[0].path", value: "map[a:b] is not a string", allowed: allowPath},
+		{name: "path on live source", file: "sources: [{type: ebpf, path: /x}]", key: "sources[0].path", value: `"/x" is not allowed for a ebpf source`, allowed: "want no path"},
+		{name: "follow not bool", file: "sources: [{type: file, path: /x, follow: often}]", key: "sources[0].follow", value: `"often" is not a boolean`, allowed: allowBool},
+		{name: "follow on live source", file: "sources: [{type: live, follow: true}]", key: "sources[0].follow", value: "true is not allowed for a live source", allowed: "want no follow"},
+		{name: "duplicate file source", file: "sources: [{type: file, path: /var/log/x.evtx}, {type: live}, {type: file, path: /var/log/../log/x.evtx, follow: true}]",
+			key: "sources[2]", value: `{type file, path "/var/log/../log/x.evtx"} duplicates sources[0]`, allowed: "want each source once"},
+		{name: "duplicate live source", ext: "toml", file: "[[sources]]\ntype = \"ebpf\"\n[[sources]]\ntype = \"EBPF\"\n", key: "sources[1]", value: "{type ebpf} duplicates sources[0]", allowed: "want each source once"},
+		// store.max_events
+		{name: "max_events word env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "abc"}, key: "store.max_events", value: `"abc" is not a whole number`, allowed: allowMax, origin: "environment TSCLIENTWATCH_STORE_MAX_EVENTS"},
+		{name: "max_events zero", file: "store: {max_events: 0}", key: "store.max_events", value: "0 is out of range", allowed: allowMax},
+		{name: "max_events negative flag", args: []string{"--max-events=-5"}, key: "store.max_events", value: "-5 is out of range", allowed: allowMax, origin: "flag --max-events"},
+		{name: "max_events negative json", ext: "json", file: `{"store": {"max_events": -1}}`, key: "store.max_events", value: "-1 is out of range", allowed: allowMax},
+		{name: "max_events too large", file: "store: {max_events: 10000001}", key: "store.max_events", value: "10000001 is out of range", allowed: allowMax},
+		{name: "max_events overflow yaml", file: "store: {max_events: 99999999999999999999}", key: "store.max_events", value: "1e+20 is out of range", allowed: allowMax},
+		{name: "max_events overflow env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "99999999999999999999"}, key: "store.max_events", value: `"99999999999999999999" is out of range`, allowed: allowMax, origin: "environment"},
+		{name: "max_events overflow json", ext: "json", file: `{"store": {"max_events": 1e300}}`, key: "store.max_events", value: "1e+300 is out of range", allowed: allowMax},
+		{name: "max_events fraction", file: "store: {max_events: 1.5}", key: "store.max_events", value: "1.5 is not a whole number", allowed: allowMax},
+		{name: "max_events list", file: "store: {max_events: [1]}", key: "store.max_events", value: "[1] is not a whole number", allowed: allowMax},
+		{name: "max_events bool", ext: "toml", file: "[store]\nmax_events = true\n", key: "store.max_events", value: "true is not a whole number", allowed: allowMax},
+		{name: "max_events empty string", file: `store: {max_events: ""}`, key: "store.max_events", value: `""`, allowed: allowMax},
+		{name: "max_events null", ext: "json", file: `{"store": {"max_events": null}}`, key: "store.max_events", value: "(empty)", allowed: allowMax},
+		// store.expiry
+		{name: "expiry bare number", file: "store: {expiry: 60}", key: "store.expiry", value: "60 has no unit", allowed: allowExpiry},
+		{name: "expiry bare number string", env: map[string]string{"TSCLIENTWATCH_STORE_EXPIRY": "5"}, key: "store.expiry", value: `"5" has no unit`, allowed: allowExpiry, origin: "environment TSCLIENTWATCH_STORE_EXPIRY"},
+		{name: "expiry words", file: `store: {expiry: "1 hour"}`, key: "store.expiry", value: `"1 hour" is not a duration`, allowed: allowExpiry},
+		{name: "expiry garbage", env: map[string]string{"TSCLIENTWATCH_STORE_EXPIRY": "soon"}, key: "store.expiry", value: `"soon" is not a duration`, allowed: allowExpiry, origin: "environment TSCLIENTWATCH_STORE_EXPIRY"},
+		{name: "expiry zero", file: "store: {expiry: 0s}", key: "store.expiry", value: `"0s" is not a positive duration`, allowed: allowExpiry},
+		{name: "expiry negative", args: []string{"--expiry=-1h"}, key: "store.expiry", value: `"-1h" is not a positive duration`, allowed: allowExpiry, origin: "flag --expiry"},
+		{name: "expiry overflow", file: "store: {expiry: 9999999999h}", key: "store.expiry", value: `"9999999999h" is not a duration`, allowed: allowExpiry},
+		{name: "expiry empty", file: `store: {expiry: ""}`, key: "store.expiry", value: `""`, allowed: allowExpiry},
+		{name: "expiry list", ext: "json", file: `{"store": {"expiry": ["1h"]}}`, key: "store.expiry", value: "[1h] is not a duration", allowed: allowExpiry},
+		{name: "expiry toml time", ext: "toml", file: "[store]\nexpiry = 01:00:00\n", key: "store.expiry", value: "01:00:00 is not a duration", allowed: allowExpiry},
+		// plugin.*
+		{name: "plugin path list", file: "plugin: {path: [a]}", key: "plugin.path", value: "[a] is not a string", allowed: allowPlugin},
+		{name: "plugin path number", file: "plugin: {path: 5}", key: "plugin.path", value: "5 is not a string (put it in quotes)", allowed: allowPlugin},
+		{name: "plugin path blank", file: `plugin: {path: "  ", allow_unverified: true}`, key: "plugin.path", value: `"  " is blank`, allowed: allowPlugin},
+		{name: "plugin path directory", file: "plugin: {path: " + dir + ", allow_unverified: true}", key: "plugin.path", value: strconv.Quote(dir) + " is a directory", allowed: allowPlugin},
+		{name: "sha256 short", file: "plugin: {path: /p, sha256: abc}", key: "plugin.sha256", value: `"abc" is not a SHA-256 checksum`, allowed: allowSum},
+		{name: "sha256 not hex flag", args: []string{"--plugin=/p", "--plugin-sha256=" + strings.Repeat("g", 64)}, key: "plugin.sha256", value: strconv.Quote(strings.Repeat("g", 64)), allowed: allowSum, origin: "flag --plugin-sha256"},
+		{name: "sha256 too long", file: "plugin: {path: /p, sha256: " + sum + "00}", key: "plugin.sha256", value: strconv.Quote(sum + "00"), allowed: allowSum},
+		{name: "sha256 unquoted digits", file: "plugin: {path: /p, sha256: 1234}", key: "plugin.sha256", value: "1234 is not a string (put it in quotes)", allowed: allowSum},
+		{name: "sha256 map", ext: "json", file: `{"plugin": {"sha256": {}}}`, key: "plugin.sha256", value: "map[] is not a string", allowed: allowSum},
+		{name: "plugin without checksum", file: "plugin: {path: /p}", key: "plugin.sha256", value: `required when plugin.path is set ("/p"`, allowed: allowSum + ", or set plugin.allow_unverified"},
+		{name: "allow_unverified word", file: "plugin: {path: /p, sha256: " + sum + ", allow_unverified: sure}", key: "plugin.allow_unverified", value: `"sure" is not a boolean`, allowed: allowBool},
+		{name: "allow_unverified env", env: map[string]string{"TSCLIENTWATCH_PLUGIN_ALLOW_UNVERIFIED": "perhaps"}, key: "plugin.allow_unverified", value: `"perhaps"`, allowed: allowBool, origin: "environment TSCLIENTWATCH_PLUGIN_ALLOW_UNVERIFIED"},
+		{name: "allow_unverified null", file: "plugin:\n  allow_unverified:\n", key: "plugin.allow_unverified", value: "(empty)", allowed: allowBool},
+		// Keys and sections.
+		{name: "unknown top-level key", file: "stor: {max_events: 5}", key: "unknown configuration key stor", value: "stor", allowed: "known keys: detector.extensions"},
+		{name: "unknown nested key", file: "store: {max_event: 5}", key: "unknown configuration key store.max_event", value: "store.max_event", allowed: "store.max_events"},
+		{name: "unknown key in source", file: "sources: [{type: file, path: /x, folow: true}]", key: "unknown configuration key sources[0].folow", value: "folow", allowed: "known keys"},
+		{name: "unknown scalar in section", file: "log: {level: info, color: true}", key: "unknown configuration key log.color", value: "log.color", allowed: "known keys"},
+		{name: "scalar for a section", file: "store: 5", key: "store", value: "5 is not a section", allowed: "want keys below it, e.g. store.expiry"},
+		{name: "keys differing in case", file: "store: {max_events: 5, MAX_EVENTS: 6}", key: "store.max_events", value: "key given twice, in different case", allowed: "want each key once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			opts := Options{LookupEnv: env(tt.env), Flags: testFlags(t, tt.args...)}
 			if tt.file != "" {
-				opts.File = writeFile(t, "c.yaml", tt.file)
+				ext := tt.ext
+				if ext == "" {
+					ext = "yaml"
+				}
+				opts.File = writeFile(t, "c."+ext, tt.file)
 			}
 			_, err := load(t, opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, w := range tt.want {
+			origin := tt.origin
+			if origin == "" && opts.File != "" {
+				origin = opts.File
+			}
+			for what, w := range map[string]string{"key": tt.key, "value": tt.value, "allowed values": tt.allowed, "origin": origin} {
+				if w != "" && !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not give the %s: %q", err, what, w)
+				}
+			}
+		})
+	}
+}
+
+// TestBadFiles covers configuration files that cannot be read or parsed:
+// each error names the file and, where the parser tells, the line.
+func TestBadFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	isDir := filepath.Join(dir, "conf.yaml")
+	if err := os.Mkdir(isDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	big := writeFile(t, "big.yaml", "# "+strings.Repeat("x", MaxFileSize)+"\n")
+	tests := []struct {
+		name string
+		path string // used when text is empty
+		file string // file name, written with text
+		text string
+		want []string
+	}{
+		{name: "yaml syntax", file: "c.yaml", text: "store:\n  max_events: 5\n bad: [\n", want: []string{"c.yaml: yaml: line 2"}},
+		{name: "yaml tab", file: "c.yaml", text: "store:\n\tmax_events: 5\n", want: []string{"c.yaml: yaml: line 2", "tab"}},
+		{name: "yaml duplicate key", file: "c.yaml", text: "store: {max_events: 5}\nstore: {expiry: 1h}\n", want: []string{"c.yaml", "line 2", `"store" already defined at line 1`}},
+		{name: "yaml list at top", file: "c.yaml", text: "- a\n- b\n", want: []string{"c.yaml", "line 1", "!!seq"}},
+		{name: "yaml control chars", file: "c.yaml", text: "\x00\x01garbage", want: []string{"c.yaml", "control characters"}},
+		{name: "toml syntax", file: "c.toml", text: "[store]\nmax_events = 5\nexpiry = \n", want: []string{"c.toml:3:", "toml:"}},
+		{name: "toml duplicate table", file: "c.toml", text: "[store]\nmax_events = 1\n[store]\nexpiry = \"1h\"\n", want: []string{"c.toml: toml: table store already exists"}}, // go-toml gives no position for this one,
+		{name: "toml overflow", file: "c.toml", text: "[store]\nmax_events = 99999999999999999999\n", want: []string{"c.toml:2:", "out of range"}},
+		{name: "json trailing comma", file: "c.json", text: "{\"store\": {\n\"max_events\": 5,\n}}", want: []string{"c.json:3:1:", "invalid character '}'"}},
+		{name: "json truncated", file: "c.json", text: "{\"store\": {\"max_events\": 5", want: []string{"c.json:1:", "unexpected end of JSON input"}},
+		{name: "json array at top", file: "c.json", text: "\n[1, 2]", want: []string{"c.json:2:", "cannot unmarshal array", "want an object of sections"}},
+		{name: "json duplicate key", file: "c.json", text: "{\"store\": {\"max_events\": 5},\n \"store\": {\"expiry\": \"1h\"}}", want: []string{"c.json:2:2:", `key "store" appears twice`}},
+		{name: "json duplicate key other case", file: "c.json", text: `{"log": {"level": "info", "Level": "debug"}}`, want: []string{"c.json:1:", `key "Level" appears twice`}},
+		{name: "json two documents", file: "c.json", text: "{}\n{}", want: []string{"c.json:2:", "invalid character '{' after top-level value"}},
+		{name: "utf-16", file: "c.yaml", text: "\xff\xfel\x00o\x00", want: []string{"c.yaml is UTF-16", "want UTF-8"}},
+		{name: "not utf-8", file: "c.yaml", text: "log:\n  level: \xe9t\xe9\n", want: []string{"c.yaml:2:10:", "not UTF-8"}},
+		{name: "unknown extension", file: "c.ini", text: "x=1", want: []string{"c.ini: unknown configuration format", "want a .yaml"}},
+		{name: "directory", path: isDir, want: []string{isDir + " is a directory", "want a .yaml"}},
+		{name: "too big", path: big, want: []string{big, "bytes", "want a configuration file of at most 1048576 bytes"}},
+		{name: "missing", path: filepath.Join(dir, "missing.yaml"), want: []string{"missing.yaml", "no such file"}},
+		{name: "parent is a file", path: filepath.Join(big, "c.yaml"), want: []string{big, "not a directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := tt.path
+			if tt.file != "" {
+				path = writeFile(t, tt.file, tt.text)
+			}
+			_, err := load(t, Options{File: path})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range append(tt.want, path) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
 		})
+	}
+}
+
+// TestUnreadableFile needs a user that permissions apply to: root reads
+// any file.
+func TestUnreadableFile(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files whatever their mode")
+	}
+	path := writeFile(t, "c.yaml", "log: {level: info}\n")
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, Options{File: path})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestEncodings: a UTF-8 byte order mark (Notepad writes one) is accepted
+// in every format.
+func TestEncodings(t *testing.T) {
+	t.Parallel()
+	for name, text := range map[string]string{
+		"c.yaml": "log: {level: debug}\n",
+		"c.toml": "[log]\nlevel = \"debug\"\n",
+		"c.json": `{"log": {"level": "debug"}}`,
+	} {
+		cfg, err := load(t, Options{File: writeFile(t, name, "\xef\xbb\xbf"+text)})
+		if err != nil || cfg.Log.Level != "debug" {
+			t.Errorf("%s with a BOM: level %q, %v", name, cfg.Log.Level, err)
+		}
 	}
 }
 
@@ -401,7 +589,7 @@ func TestExamples(t *testing.T) {
 		}
 	}
 	for name, msg := range map[string]string{
-		"invalid.yaml":     `detector.strict: "maybe" is not true or false`,
+		"invalid.yaml":     `detector.strict: "maybe" is not a boolean`,
 		"unknown_key.yaml": "unknown configuration key store.max_event",
 	} {
 		_, err := load(t, Options{File: testdir.Testdata(t, "config", name)})

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,23 +29,65 @@ const (
 // keyInfo describes one configuration key.
 type keyInfo struct {
 	kind kind
-	def  any  // viper default; nil when the key has none
-	env  bool // settable from the environment
+	def  any    // viper default; nil when the key has none
+	env  bool   // settable from the environment
+	want string // what is allowed, as error messages say it
 }
+
+// MaxStoreEvents is the largest store.max_events accepted: far beyond any
+// real number of detections, and small enough that a typo's extra zeros
+// cannot let the store grow until the host runs out of memory.
+const MaxStoreEvents = 10_000_000
+
+// Allowed values of the keys inside one sources entry.
+var (
+	wantBool       = "true or false"
+	wantSourceType = strings.Join(SourceTypes[:len(SourceTypes)-1], ", ") + " or " + SourceTypes[len(SourceTypes)-1]
+	wantSourcePath = "the path of a log file or directory"
+)
 
 // schema lists every key. Sources cannot come from the environment: a list
 // of records has no sensible one-line spelling.
 var schema = map[string]keyInfo{
-	"detector.strict":           {kind: kindBool, def: false, env: true},
-	"detector.extensions":       {kind: kindStrings, def: []string{".exe"}, env: true},
-	"detector.xrdp_mount_names": {kind: kindStrings, def: []string{"thinclient_drives", ".thinclient_drives", "xrdp_client", "xrdp-client"}, env: true},
-	"log.level":                 {kind: kindString, def: "info", env: true},
-	"sources":                   {kind: kindSources},
-	"store.max_events":          {kind: kindInt, def: 50000, env: true},
-	"store.expiry":              {kind: kindDuration, def: "1h", env: true},
-	"plugin.path":               {kind: kindString, def: "", env: true},
-	"plugin.sha256":             {kind: kindString, def: "", env: true},
-	"plugin.allow_unverified":   {kind: kindBool, def: false, env: true},
+	"detector.strict": {kind: kindBool, def: false, env: true, want: wantBool},
+	"detector.extensions": {kind: kindStrings, def: []string{".exe"}, env: true,
+		want: `a non-empty list of file extensions, each a dot and a name, e.g. [".exe", ".scr"]`},
+	"detector.xrdp_mount_names": {kind: kindStrings, def: []string{"thinclient_drives", ".thinclient_drives", "xrdp_client", "xrdp-client"}, env: true,
+		want: "a list of directory names, e.g. [thinclient_drives, .thinclient_drives]"},
+	"log.level": {kind: kindString, def: "info", env: true, want: "debug, info, warn or error"},
+	"sources": {kind: kindSources,
+		want: "a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of " + wantSourceType},
+	"store.max_events":        {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
+	"store.expiry":            {kind: kindDuration, def: "1h", env: true, want: "a positive duration with a unit, e.g. 90s, 30m or 1h"},
+	"plugin.path":             {kind: kindString, def: "", env: true, want: "the path of the plugin binary, or empty to run the rule in process"},
+	"plugin.sha256":           {kind: kindString, def: "", env: true, want: "the plugin's SHA-256 checksum as 64 hexadecimal digits"},
+	"plugin.allow_unverified": {kind: kindBool, def: false, env: true, want: wantBool},
+}
+
+// want returns what key allows; key may be a schema key, an element
+// ("detector.extensions[2]") or a sources field ("sources[0].type").
+func want(key string) string {
+	if k, ok := schema[key]; ok {
+		return k.want
+	}
+	if i := strings.LastIndexByte(key, ']'); i >= 0 {
+		base, _, _ := strings.Cut(key, "[")
+		switch field := strings.TrimPrefix(key[i+1:], "."); {
+		case base == "sources" && field == "type":
+			return wantSourceType
+		case base == "sources" && field == "path":
+			return wantSourcePath
+		case base == "sources" && field == "follow":
+			return wantBool
+		case base == "sources":
+			return "an entry with type, path and follow"
+		case base == "detector.extensions":
+			return `a file extension as a string, e.g. ".exe"`
+		case base == "detector.xrdp_mount_names":
+			return `a directory name as a string, e.g. "thinclient_drives"`
+		}
+	}
+	return ""
 }
 
 // sourceKeys are the keys of one sources entry.
@@ -79,9 +124,22 @@ func (o origins) of(key string) string {
 	return "default"
 }
 
-// valueError is a bad value: "key: "value" is not ... (from ...)".
+// valueError is a bad value: `key: "value" is not ... (from ...); want
+// ...`. Every error about a value goes through here, so each names the
+// key, shows the value as written, where it came from and what is allowed.
 func valueError(o origins, key string, val any, format string, args ...any) error {
-	return fmt.Errorf("%s: %s %s (from %s)", key, show(val), fmt.Sprintf(format, args...), o.of(key))
+	msg := fmt.Sprintf(format, args...)
+	suffix := ""
+	if w := want(key); w != "" && !strings.Contains(msg, "(want ") {
+		suffix = "; want " + w
+	}
+	return fmt.Errorf("%s: %s %s (from %s)%s", key, show(val), msg, o.of(originKey(key)), suffix)
+}
+
+// originKey maps an element key to the schema key whose origin it shares.
+func originKey(key string) string {
+	base, _, _ := strings.Cut(key, "[")
+	return base
 }
 
 // show renders a raw value the way the user wrote it.
@@ -90,7 +148,12 @@ func show(val any) string {
 	case string:
 		return strconv.Quote(x)
 	case nil:
-		return "empty value"
+		return "(empty)"
+	case []any:
+		if len(x) == 0 {
+			return "[] (empty list)"
+		}
+		return fmt.Sprintf("%v", x)
 	default:
 		return fmt.Sprintf("%v", x)
 	}
@@ -99,12 +162,18 @@ func show(val any) string {
 // checkKeys rejects any key of a configuration file that the schema does
 // not know, at any depth, including inside sources entries.
 func checkKeys(file string, settings map[string]any) error {
-	var unknown, notSection []string
+	var unknown, notSection, empty []string
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {
 		for k, val := range m {
 			key := prefix + k
 			if _, ok := schema[key]; ok {
+				// "key:" with nothing after it is YAML's null; viper
+				// would quietly use the default instead. No sources at
+				// all is a valid thing to say, though.
+				if val == nil && key != "sources" {
+					empty = append(empty, key)
+				}
 				continue
 			}
 			if isSection(key) {
@@ -135,6 +204,10 @@ func checkKeys(file string, settings map[string]any) error {
 	if len(notSection) > 0 {
 		sort.Strings(notSection)
 		return fmt.Errorf("%s: %s", file, notSection[0])
+	}
+	if len(empty) > 0 {
+		sort.Strings(empty)
+		return fmt.Errorf("%s: %s: (empty) has no value; give one, or remove the key to use the default; want %s", file, empty[0], want(empty[0]))
 	}
 	if len(unknown) == 0 {
 		return nil
@@ -183,13 +256,14 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 		return Config{}, err
 	}
 	if len(cfg.Detector.Extensions) == 0 {
-		return Config{}, fmt.Errorf("detector.extensions: empty list (want at least one extension, e.g. \".exe\") (from %s)", o.of("detector.extensions"))
+		return Config{}, fmt.Errorf("detector.extensions: [] is an empty list, which would detect nothing (from %s); want %s", o.of("detector.extensions"), want("detector.extensions"))
 	}
 	if cfg.Detector.XrdpMountNames, err = toStrings(o, "detector.xrdp_mount_names", v.Get("detector.xrdp_mount_names")); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.Detector.Validate(); err != nil {
-		// Validate names the key and the value; say where it came from.
+		// Validate names the key, the value and what is allowed; say where
+		// it came from.
 		key := "detector.extensions"
 		if strings.HasPrefix(err.Error(), "detector.xrdp_mount_names") {
 			key = "detector.xrdp_mount_names"
@@ -203,7 +277,7 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	}
 	cfg.Log.Level = strings.ToLower(strings.TrimSpace(level))
 	if !contains(LogLevels, cfg.Log.Level) {
-		return Config{}, valueError(o, "log.level", level, "is not a log level (want %s)", strings.Join(LogLevels, ", "))
+		return Config{}, valueError(o, "log.level", level, "is not a log level")
 	}
 
 	if cfg.Sources, err = toSources(o, v.Get("sources")); err != nil {
@@ -213,18 +287,28 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	if cfg.Store.MaxEvents, err = toInt(o, "store.max_events", v.Get("store.max_events")); err != nil {
 		return Config{}, err
 	}
-	if cfg.Store.MaxEvents <= 0 {
-		return Config{}, valueError(o, "store.max_events", cfg.Store.MaxEvents, "is not a positive number of events")
+	if cfg.Store.MaxEvents < 1 || cfg.Store.MaxEvents > MaxStoreEvents {
+		return Config{}, valueError(o, "store.max_events", v.Get("store.max_events"), "is out of range")
 	}
 	if cfg.Store.Expiry, err = toDuration(o, "store.expiry", v.Get("store.expiry")); err != nil {
 		return Config{}, err
 	}
 	if cfg.Store.Expiry <= 0 {
-		return Config{}, valueError(o, "store.expiry", v.Get("store.expiry"), "is not a positive duration (want e.g. 30m or 1h)")
+		return Config{}, valueError(o, "store.expiry", v.Get("store.expiry"), "is not a positive duration")
 	}
 
 	if cfg.Plugin.Path, err = toString(o, "plugin.path", v.Get("plugin.path")); err != nil {
 		return Config{}, err
+	}
+	if cfg.Plugin.Path != "" {
+		if strings.TrimSpace(cfg.Plugin.Path) == "" {
+			return Config{}, valueError(o, "plugin.path", cfg.Plugin.Path, "is blank")
+		}
+		// Launch checks the file thoroughly; catch the plain mistake of
+		// naming the directory here, where the key can be named.
+		if fi, err := os.Stat(cfg.Plugin.Path); err == nil && fi.IsDir() {
+			return Config{}, valueError(o, "plugin.path", cfg.Plugin.Path, "is a directory")
+		}
 	}
 	sum, err := toString(o, "plugin.sha256", v.Get("plugin.sha256"))
 	if err != nil {
@@ -232,13 +316,13 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	}
 	cfg.Plugin.SHA256 = strings.ToLower(strings.TrimSpace(sum))
 	if cfg.Plugin.SHA256 != "" && !isHex64(cfg.Plugin.SHA256) {
-		return Config{}, valueError(o, "plugin.sha256", sum, "is not a SHA-256 checksum (want 64 hexadecimal digits)")
+		return Config{}, valueError(o, "plugin.sha256", sum, "is not a SHA-256 checksum")
 	}
 	if cfg.Plugin.AllowUnverified, err = toBool(o, "plugin.allow_unverified", v.Get("plugin.allow_unverified")); err != nil {
 		return Config{}, err
 	}
 	if cfg.Plugin.Path != "" && cfg.Plugin.SHA256 == "" && !cfg.Plugin.AllowUnverified {
-		return Config{}, fmt.Errorf("plugin.sha256: required when plugin.path is set (%s from %s); give the plugin's checksum, or set plugin.allow_unverified to run it unchecked", strconv.Quote(cfg.Plugin.Path), o.of("plugin.path"))
+		return Config{}, fmt.Errorf("plugin.sha256: required when plugin.path is set (%s from %s); want %s, or set plugin.allow_unverified to run the plugin unchecked", strconv.Quote(cfg.Plugin.Path), o.of("plugin.path"), want("plugin.sha256"))
 	}
 	return cfg, nil
 }
@@ -268,7 +352,7 @@ func toBool(o origins, key string, val any) (bool, error) {
 			return false, nil
 		}
 	}
-	return false, valueError(o, key, val, "is not true or false")
+	return false, valueError(o, key, val, "is not a boolean")
 }
 
 func toString(o origins, key string, val any) (string, error) {
@@ -319,6 +403,8 @@ func trimAll(list []string) []string {
 	return out
 }
 
+// toInt converts a whole number, telling "not a whole number" apart from
+// "too large to hold", so the message can say which.
 func toInt(o origins, key string, val any) (int, error) {
 	switch x := val.(type) {
 	case int:
@@ -327,18 +413,27 @@ func toInt(o origins, key string, val any) (int, error) {
 		if x >= math.MinInt && x <= math.MaxInt {
 			return int(x), nil
 		}
+		return 0, valueError(o, key, val, "is out of range")
 	case uint64:
 		if x <= math.MaxInt {
 			return int(x), nil
 		}
-	case float64: // JSON numbers
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+		return 0, valueError(o, key, val, "is out of range")
+	case float64: // JSON numbers, and YAML integers too large for int64
+		if x != math.Trunc(x) || math.IsInf(x, 0) || math.IsNaN(x) {
+			break
+		}
+		if math.Abs(x) < 1<<53 {
 			return int(x), nil
 		}
+		return 0, valueError(o, key, val, "is out of range")
 	case string:
 		n, err := strconv.Atoi(strings.TrimSpace(x))
 		if err == nil {
 			return n, nil
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, valueError(o, key, val, "is out of range")
 		}
 	}
 	return 0, valueError(o, key, val, "is not a whole number")
@@ -349,14 +444,20 @@ func toInt(o origins, key string, val any) (int, error) {
 func toDuration(o origins, key string, val any) (time.Duration, error) {
 	switch x := val.(type) {
 	case string:
-		d, err := time.ParseDuration(strings.TrimSpace(x))
+		t := strings.TrimSpace(x)
+		d, err := time.ParseDuration(t)
 		if err == nil {
 			return d, nil
 		}
+		if _, err := strconv.ParseFloat(t, 64); err == nil {
+			return 0, valueError(o, key, val, "has no unit")
+		}
 	case time.Duration:
 		return x, nil
+	case int, int64, uint64, float64:
+		return 0, valueError(o, key, val, "has no unit")
 	}
-	return 0, valueError(o, key, val, "is not a duration (want a number with a unit, e.g. 90s, 30m or 1h)")
+	return 0, valueError(o, key, val, "is not a duration")
 }
 
 func toSources(o origins, val any) ([]SourceConfig, error) {
@@ -365,14 +466,15 @@ func toSources(o origins, val any) ([]SourceConfig, error) {
 		return nil, nil
 	}
 	if !ok {
-		return nil, valueError(o, "sources", val, "is not a list of sources (want entries like {type: file, path: /var/log/x.evtx})")
+		return nil, valueError(o, "sources", val, "is not a list of sources")
 	}
 	out := make([]SourceConfig, 0, len(list))
+	seen := map[SourceConfig]int{} // type and cleaned path -> first index
 	for i, item := range list {
 		at := fmt.Sprintf("sources[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, valueError(o, at, item, "is not a source (want an entry with type, path, follow)")
+			return nil, valueError(o, at, item, "is not a source")
 		}
 		var sc SourceConfig
 		// viper lower-cases top-level keys but not those inside lists.
@@ -380,30 +482,47 @@ func toSources(o origins, val any) ([]SourceConfig, error) {
 		for k, v := range m {
 			fields[strings.ToLower(k)] = v
 		}
-		var err error
-		if sc.Type, err = toString(o, at+".type", fields["type"]); err != nil {
+		typ, err := toString(o, at+".type", fields["type"])
+		if err != nil {
 			return nil, err
 		}
+		sc.Type = strings.ToLower(strings.TrimSpace(typ))
 		if !contains(SourceTypes, sc.Type) {
 			if sc.Type == "" {
-				return nil, fmt.Errorf("%s.type: missing (want %s) (from %s)", at, strings.Join(SourceTypes, ", "), o.of("sources"))
+				return nil, valueError(o, at+".type", fields["type"], "is missing")
 			}
-			return nil, valueError(o, at+".type", sc.Type, "is not a source type (want %s)", strings.Join(SourceTypes, ", "))
+			return nil, valueError(o, at+".type", typ, "is not a source type")
 		}
 		if sc.Path, err = toString(o, at+".path", fields["path"]); err != nil {
 			return nil, err
 		}
-		if sc.Type == SourceFile && sc.Path == "" {
-			return nil, fmt.Errorf("%s.path: missing (a file source needs the file or directory to read) (from %s)", at, o.of("sources"))
+		if sc.Type == SourceFile && strings.TrimSpace(sc.Path) == "" {
+			return nil, valueError(o, at+".path", fields["path"], "is missing; a file source needs the file or directory to read")
 		}
 		if sc.Type != SourceFile && sc.Path != "" {
-			return nil, valueError(o, at+".path", sc.Path, "is not allowed for a %s source (only file sources have a path)", sc.Type)
+			return nil, valueError(o, at+".path", sc.Path, "is not allowed for a %s source (want no path: only file sources have one)", sc.Type)
 		}
 		if f, ok := fields["follow"]; ok && f != nil {
 			if sc.Follow, err = toBool(o, at+".follow", f); err != nil {
 				return nil, err
 			}
+			if sc.Follow && sc.Type != SourceFile {
+				return nil, valueError(o, at+".follow", f, "is not allowed for a %s source (want no follow: only file sources can be followed)", sc.Type)
+			}
 		}
+		// The same input read twice would report every detection twice.
+		key := SourceConfig{Type: sc.Type}
+		if sc.Path != "" {
+			key.Path = filepath.Clean(sc.Path)
+		}
+		if j, dup := seen[key]; dup {
+			desc := "type " + sc.Type
+			if sc.Path != "" {
+				desc += ", path " + strconv.Quote(sc.Path)
+			}
+			return nil, fmt.Errorf("%s: {%s} duplicates sources[%d] (from %s); want each source once", at, desc, j, o.of("sources"))
+		}
+		seen[key] = i
 		out = append(out, sc)
 	}
 	return out, nil
