@@ -174,3 +174,36 @@ func (c *chopped) Read(p []byte) (int, error) {
 	c.b = c.b[n:]
 	return n, nil
 }
+
+// FuzzPrefilterMounts checks the needles derived from an arbitrary xrdp
+// mount name: whatever the name (quotes, control characters, non-ASCII,
+// case), a prefiltered read finds exactly the detections of a full parse.
+func FuzzPrefilterMounts(f *testing.F) {
+	doc := func(exe string) []byte {
+		return []byte(`{"event":{"type":"start"},"host":{"os":{"type":"linux"}},"process":{"executable":` + exe + `}}` + "\n")
+	}
+	for _, s := range []struct{ mount, exe string }{
+		{"thinclient_drives", `"/home/u/thinclient_drives/C:/a.sh"`},
+		{`my"drives`, `"/home/u/my\"drives/C:/a.sh"`},
+		{"tab\there", `"/home/u/tab\there/C:/a.sh"`},
+		{"lecteurs_é", `"/home/u/lecteurs_\u00e9/C:/a.sh"`},
+		{"lecteurs_é", `"/home/u/lecteurs_é/C:/a.sh"`},
+		{"Drives", `"\/home\/u\/Drives\/C:\/a.sh"`},
+		{"x", `"/x/y/z"`},
+	} {
+		f.Add(s.mount, doc(s.exe))
+	}
+	f.Fuzz(func(t *testing.T, mount string, data []byte) {
+		cfg := detector.DefaultConfig()
+		cfg.XrdpMountNames = []string{mount}
+		if cfg.Validate() != nil {
+			return
+		}
+		m := detector.MustNew(cfg)
+		full := fuzzOnce(t, data, 0, 1<<16, m, Options{MaxDocument: 1 << 16})
+		fast := fuzzOnce(t, data, 0, 1<<16, m, Options{MaxDocument: 1 << 16, Prefilter: true, Config: cfg})
+		if !reflect.DeepEqual(full.detections, fast.detections) {
+			t.Fatalf("mount %q, needles %q: detections differ\nfull parse: %+v\nprefilter:  %+v", mount, Needles(cfg), full.detections, fast.detections)
+		}
+	})
+}

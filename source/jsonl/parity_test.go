@@ -20,7 +20,7 @@ import (
 // under: the needles follow the configuration.
 func parityConfigs() map[string]detector.Config {
 	custom := detector.DefaultConfig()
-	custom.XrdpMountNames = []string{"rdp_mnt", "Drives"}
+	custom.XrdpMountNames = []string{"rdp_mnt", "Drives", "LECTEURS_É"}
 	hidden := detector.DefaultConfig()
 	hidden.XrdpMountNames = []string{".thinclient_drives"}
 	return map[string]detector.Config{"default": detector.DefaultConfig(), "strict": strict(), "custom mounts": custom, "hidden mount": hidden}
@@ -140,6 +140,8 @@ var crafted = []string{
 	`{"event":{"type":"start"},"host":{"os":{"type":"linux"}},"process":{"pid":7,"executable":"\/home\/u\/rdp_mnt\/C:\/a.sh"}}`,
 	`{"event":{"type":"start"},"host":{"os":{"type":"linux"}},"process":{"pid":8,"executable":"/home/u/Drives/C:/a.sh"}}`,
 	`{"event":{"type":"start"},"host":{"os":{"type":"linux"}},"process":{"pid":9,"executable":"/home/u/.thinclient_drives/C:/a.sh"}}`,
+	// A non-ASCII upper case mount name: only ASCII case may be folded.
+	`{"event":{"type":"start"},"host":{"os":{"type":"linux"}},"process":{"pid":24,"executable":"/home/u/LECTEURS_É/C:/a.sh"}}`,
 	// Surrogate pair and Latin-1 bytes in the path.
 	`{"event":{"type":"start"},"process":{"pid":10,"executable":"\\\\tsclient\\c\\\ud83d\ude00.exe"}}`,
 	"{\"event\":{\"type\":\"start\"},\"process\":{\"pid\":11,\"executable\":\"\\\\\\\\tsclient\\\\c\\\\Jos\xe9\\\\a.exe\"}}",
@@ -200,7 +202,7 @@ func TestPrefilterParityCrafted(t *testing.T) {
 	for _, d := range o.detections {
 		pids = append(pids, d.PID)
 	}
-	if want := []int64{1, 2, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17}; !equal(pids, want) {
+	if want := []int64{1, 2, 4, 5, 7, 8, 24, 10, 11, 12, 13, 14, 15, 16, 17}; !equal(pids, want) {
 		t.Errorf("custom mounts: detected pids %v, want %v", pids, want)
 	}
 }

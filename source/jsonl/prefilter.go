@@ -34,8 +34,8 @@ func Needles(cfg detector.Config) []string {
 	slices.SortStableFunc(all, func(a, b string) int { return len(a) - len(b) })
 	var out []string
 	for _, n := range all {
-		ln := strings.ToLower(n)
-		if slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, strings.ToLower(k)) }) {
+		ln := lowerString(n)
+		if slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, lowerString(k)) }) {
 			continue
 		}
 		out = append(out, n)
@@ -100,7 +100,7 @@ func newPrefilter(needles []string) *prefilter {
 			p.all = true
 			return p
 		}
-		left = append(left, []byte(strings.ToLower(n)))
+		left = append(left, []byte(lowerString(n)))
 	}
 	for len(left) > 0 {
 		best, bestCover, bestScore := [2]byte{}, 0, 0
@@ -286,6 +286,18 @@ func equalFold(b, p []byte) bool {
 		}
 	}
 	return true
+}
+
+// lowerString folds the ASCII letters of s only. The search compares
+// bytes with ASCII case folded; strings.ToLower would also fold "É" to
+// "é", which the search then never finds where the log has "É" (and the
+// rule compares mount names exactly).
+func lowerString(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
 }
 
 func lowerASCII(c byte) byte {

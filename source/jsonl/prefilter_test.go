@@ -37,6 +37,8 @@ func TestNeedles(t *testing.T) {
 		// An empty needle is in every document: decode everything.
 		{"only escapable", mounts(`"`), []string{""}},
 		{"non-ASCII mount", mounts("lecteurs_client_é"), []string{"tsclient", "lecteurs_client_é"}},
+		// Only ASCII case is folded: "É" does not contain "é".
+		{"non-ASCII case", mounts("é", "xÉy"), []string{"é", "xÉy", "tsclient"}},
 	}
 	for _, tt := range tests {
 		if got := Needles(tt.cfg); !slices.Equal(got, tt.want) {
