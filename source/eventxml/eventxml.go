@@ -106,7 +106,8 @@ func Read(ctx context.Context, r io.Reader, name string, sink source.Sink) (sour
 // that is not markup, is reported with sink.Report and skipped. The returned
 // error is fatal: r is not XML (or holds no event and only foreign content),
 // reading failed, ctx ended, or sink.Event returned an error (returned
-// unwrapped). Stats.Records counts events, good and bad; Stats.Bad counts
+// unwrapped). Stats.Records counts events, good and bad, including those
+// the prefilter skipped (ReadWith also returns how many); Stats.Bad counts
 // reports (bad events and runs of foreign content between events).
 func (o Options) Read(ctx context.Context, r io.Reader, name string, sink source.Sink) (source.Stats, error) {
 	st, err := o.read(ctx, r, name, sink, nil)
