@@ -292,6 +292,7 @@ func readFile(path string) (map[string]any, error) {
 	}
 	return parse(path, ext, data)
 }
+
 // setNested stores val at the dotted key inside m.
 func setNested(m map[string]any, key string, val any) {
 	parts := strings.Split(key, ".")

@@ -387,6 +387,9 @@ func TestInvalid(t *testing.T) {
 		{name: "plugin path number", file: "plugin: {path: 5}", key: "plugin.path", value: "5 is not a string (put it in quotes)", allowed: allowPlugin},
 		{name: "plugin path blank", file: `plugin: {path: "  ", allow_unverified: true}`, key: "plugin.path", value: `"  " is blank`, allowed: allowPlugin},
 		{name: "plugin path directory", file: "plugin: {path: " + dir + ", allow_unverified: true}", key: "plugin.path", value: strconv.Quote(dir) + " is a directory", allowed: allowPlugin},
+		{name: "plugin path directory env", env: map[string]string{"TSCLIENTWATCH_PLUGIN_PATH": dir, "TSCLIENTWATCH_PLUGIN_ALLOW_UNVERIFIED": "yes"}, key: "plugin.path", value: strconv.Quote(dir) + " is a directory", allowed: allowPlugin, origin: "environment TSCLIENTWATCH_PLUGIN_PATH"},
+		{name: "sha256 env", env: map[string]string{"TSCLIENTWATCH_PLUGIN_PATH": "/p", "TSCLIENTWATCH_PLUGIN_SHA256": "xyz"}, key: "plugin.sha256", value: `"xyz" is not a SHA-256 checksum`, allowed: allowSum, origin: "environment TSCLIENTWATCH_PLUGIN_SHA256"},
+		{name: "sha256 toml number", ext: "toml", file: "[plugin]\npath = \"/p\"\nsha256 = 12\n", key: "plugin.sha256", value: "12 is not a string", allowed: allowSum},
 		{name: "sha256 short", file: "plugin: {path: /p, sha256: abc}", key: "plugin.sha256", value: `"abc" is not a SHA-256 checksum`, allowed: allowSum},
 		{name: "sha256 not hex flag", args: []string{"--plugin=/p", "--plugin-sha256=" + strings.Repeat("g", 64)}, key: "plugin.sha256", value: strconv.Quote(strings.Repeat("g", 64)), allowed: allowSum, origin: "flag --plugin-sha256"},
 		{name: "sha256 too long", file: "plugin: {path: /p, sha256: " + sum + "00}", key: "plugin.sha256", value: strconv.Quote(sum + "00"), allowed: allowSum},
@@ -589,8 +592,11 @@ func TestExamples(t *testing.T) {
 		}
 	}
 	for name, msg := range map[string]string{
-		"invalid.yaml":     `detector.strict: "maybe" is not a boolean`,
-		"unknown_key.yaml": "unknown configuration key store.max_event",
+		"invalid.yaml":       `detector.strict: "maybe" is not a boolean`,
+		"unknown_key.yaml":   "unknown configuration key store.max_event",
+		"syntax_error.toml":  "syntax_error.toml:3:",
+		"syntax_error.json":  "syntax_error.json:4:3: json: invalid character '}'",
+		"duplicate_key.json": `duplicate_key.json:3:3: json: key "store" appears twice`,
 	} {
 		_, err := load(t, Options{File: testdir.Testdata(t, "config", name)})
 		if err == nil || !strings.Contains(err.Error(), msg) {
