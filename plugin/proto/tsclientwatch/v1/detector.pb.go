@@ -712,7 +712,9 @@ func (x *Event) GetSha256() string {
 type DetectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence identifies the batch; the host chooses it (unique per stream).
-	Sequence      uint64   `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// events holds at most 65536 events, and the whole message at most
+	// 16 MiB; a plugin answers a larger batch with an error.
 	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -847,7 +849,9 @@ type DetectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence is the sequence of the DetectRequest this answers.
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	// detections are in batch order; empty when nothing matched.
+	// detections are in batch order (indexes strictly increasing, each less
+	// than the batch's event count); empty when nothing matched. A host
+	// rejects any other answer as a protocol error and uses none of it.
 	Detections []*Detection `protobuf:"bytes,2,rep,name=detections,proto3" json:"detections,omitempty"`
 	// error is set when the plugin could not judge the batch (malformed
 	// event, detector failure); detections is then empty.
