@@ -604,7 +604,7 @@ var ndjsonLines int64
 // Windows kernel and UNC forms, one xrdp path, and one whose executable
 // hides "tsclient" behind JSON \u escapes.
 func generateNDJSON(path string, size int64) (int64, error) {
-	if fi, err := os.Stat(path); err == nil && fi.Size() >= size {
+	if fi, err := os.Stat(path); err == nil && fi.Size() >= size && fi.Size() < size+4096 {
 		n, err := countLines(path)
 		ndjsonLines = n
 		return fi.Size(), err
@@ -620,17 +620,23 @@ func generateNDJSON(path string, size int64) (int64, error) {
 		`C:\Windows\System32\conhost.exe`, `C:\Windows\explorer.exe`, `\Device\Mup\fileserver\deploy\setup.exe`, `\\VBoxSvr\share\tool.exe`,
 		`C:\Users\alice\AppData\Local\Temp\TSClient.exe`}
 	linux := []string{"/usr/bin/bash", "/usr/sbin/sshd", "/home/bob/thinclient_drives.bak/run.sh", "/usr/bin/python3"}
-	positives := map[int64]string{
-		1000:   `\Device\Mup\tsclient\C\Tools\mimikatz.exe`,
-		250000: `\\tsclient\c\temp\stack\a.exe`,
-		400000: "/home/alice/thinclient_drives/media/payload",
-		500000: `\\\\\u0074sclient\\d\\x.exe`, // raw JSON for \\tsclient\d\x.exe with 't' escaped
+	// Positives at fixed fractions of the file, so every size holds all four.
+	positives := []struct {
+		at  float64
+		exe string
+	}{
+		{0.001, `\Device\Mup\tsclient\C\Tools\mimikatz.exe`},
+		{0.25, `\\tsclient\c\temp\stack\a.exe`},
+		{0.5, "/home/alice/thinclient_drives/media/payload"},
+		{0.75, `\\\\\u0074sclient\\d\\x.exe`}, // raw JSON for \\tsclient\d\x.exe with 't' escaped
 	}
 	var written, line int64
 	for written < size {
 		line++
 		var b []byte
-		if p, ok := positives[line]; ok {
+		if len(positives) > 0 && float64(written) >= positives[0].at*float64(size) {
+			p := positives[0].exe
+			positives = positives[1:]
 			hostOS := "windows"
 			if p[0] == '/' {
 				hostOS = "linux"
