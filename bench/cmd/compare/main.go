@@ -42,7 +42,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/Velocidex/ordereddict"
@@ -300,8 +299,8 @@ func (m *measurer) scan(bin, input string, size int64, file string) *row {
 	return r
 }
 
-// timed runs cmd with stdout to w and returns its wall time and peak RSS.
-// The RSS comes from /usr/bin/time when installed: Go starts children
+// timed runs cmd with stdout to w and returns its wall time, CPU time and
+// peak RSS. The RSS comes from /usr/bin/time (0 without it): Go starts children
 // with vfork, and Linux carries the parent's RSS high-water mark into a
 // child's until exec, so the child's own rusage would include this
 // program's memory. time(1) is a small process whose children start
@@ -330,10 +329,6 @@ func timed(cmd *exec.Cmd, w io.Writer) (secs, cpu, rssMB float64, err error) {
 		if f := strings.Fields(lines[len(lines)-1]); len(f) >= 1 {
 			kb, _ := strconv.ParseFloat(f[0], 64)
 			rssMB = kb / 1024
-		}
-	} else if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rssMB = float64(ru.Maxrss) / 1024 // KiB on Linux
 		}
 	}
 	// wait4's times include the reaped grandchild under time(1), to the
