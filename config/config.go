@@ -269,6 +269,11 @@ func readFile(path string) (map[string]any, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("%s is a directory (want a .yaml, .yml, .toml or .json file)", path)
 	}
+	if !fi.Mode().IsRegular() {
+		// A FIFO would block the open until someone writes to it; a
+		// device could be read forever.
+		return nil, fmt.Errorf("%s is not a regular file (mode %s) (want a .yaml, .yml, .toml or .json file)", path, fi.Mode())
+	}
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s is %d bytes (want a configuration file of at most %d bytes)", path, fi.Size(), MaxFileSize)
 	}
