@@ -274,6 +274,9 @@ func readFile(path string) (map[string]any, error) {
 		// device could be read forever.
 		return nil, fmt.Errorf("%s is not a regular file (mode %s) (want a .yaml, .yml, .toml or .json file)", path, fi.Mode())
 	}
+	if err := checkOwner(path, fi); err != nil {
+		return nil, err
+	}
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s is %d bytes (want a configuration file of at most %d bytes)", path, fi.Size(), MaxFileSize)
 	}
