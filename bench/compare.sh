@@ -23,9 +23,9 @@ command -v evtxexport >/dev/null || echo "evtxexport missing (apt-get install -y
 
 # The machine the numbers come from.
 {
-	echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), $(go version | cut -d' ' -f3-)"
-	echo "command: bench/compare.sh $*"
-	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), $(go version | cut -d' ' -f3-)"
+	echo "- command: bench/compare.sh $*"
+	echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 } | tee bench/out/results.md
 
