@@ -127,20 +127,33 @@ func TestExecStorm(t *testing.T) {
 			<-done
 			st := w.Stats()
 			w.Close()
-			n := 0
+			n, withPPID, withUser, withCwd := 0, 0, 0, 0
 			for _, e := range evs {
 				if e.Executable == f.tool {
 					n++
+					withPPID += btoi(e.ParentPID > 0)
+					withUser += btoi(e.User != "")
+					withCwd += btoi(e.WorkingDirectory != "")
 				}
 			}
 			t.Logf("%s: storm %d started (%d failed) in %s; reported %d; lost %d; watcher CPU %s over %s = %.2f%% of one core; VmHWM %s",
 				mech, started, failed, elapsed, n, st.Lost, cpu.Round(time.Millisecond), wall.Round(time.Millisecond),
 				100*cpu.Seconds()/wall.Seconds(), vmHWM())
+			// Parent, user and cwd are best-effort for fanotify (read
+			// after the event, from a process that may be gone).
+			t.Logf("%s: with parent pid %d, user %d, cwd %d of %d", mech, withPPID, withUser, withCwd, n)
 			if n < started || n > started+failed || st.Lost != 0 {
 				t.Errorf("reported %d of %d, lost %d", n, started, st.Lost)
 			}
 		})
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // stormMechs is EBPF and Fanotify, or the one named by TSW_STORM_ONLY.
