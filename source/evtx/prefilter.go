@@ -24,8 +24,10 @@ func Needles(cfg detector.Config) []string {
 	slices.SortStableFunc(all, func(a, b string) int { return len(a) - len(b) })
 	var out []string
 	for _, n := range all {
-		ln := strings.ToLower(n)
-		if n == "" || slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, strings.ToLower(k)) }) {
+		// Only ASCII case is folded, as the search does: strings.ToLower
+		// would fold É to é and drop a needle the search never matches.
+		ln := asciiLower(n)
+		if n == "" || slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, asciiLower(k)) }) {
 			continue
 		}
 		out = append(out, n)
@@ -138,6 +140,16 @@ func equalFold(b, p []byte) bool {
 		}
 	}
 	return true
+}
+
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// byte alone.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lower(c)
+	}
+	return string(b)
 }
 
 func lower(c byte) byte {

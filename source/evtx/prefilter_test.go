@@ -485,3 +485,16 @@ func TestParallelStops(t *testing.T) {
 		})
 	}
 }
+
+// TestNeedlesFoldOnlyASCII: a non-ASCII mount name is not swallowed by
+// another whose Unicode lower case contains it; the search folds only
+// ASCII, so both must stay.
+func TestNeedlesFoldOnlyASCII(t *testing.T) {
+	got := Needles(detector.Config{XrdpMountNames: []string{"é", "xÉy", "THINCLIENT_drives", "thinclient_drives_2"}})
+	want := []string{"é", "xÉy", "tsclient", "THINCLIENT_drives"}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("Needles = %q, want %q", got, want)
+	}
+}
