@@ -145,25 +145,75 @@ func TestEventFromPBRefuses(t *testing.T) {
 	}
 }
 
+// TestDecodeDetectionsRefusesBadIndexes: the host uses no verdict of an
+// answer it cannot trust, and says why.
 func TestDecodeDetectionsRefusesBadIndexes(t *testing.T) {
 	chunk := events()[:3]
+	det := func(i uint32) *pb.Detection { return &pb.Detection{Index: i, Form: pb.Form_FORM_UNC} }
 	for _, tc := range []struct {
 		name string
-		dets []*pb.Detection
+		resp *pb.DetectResponse
+		want string
 	}{
-		{"out of range", []*pb.Detection{{Index: 3, Form: pb.Form_FORM_UNC}}},
-		{"not increasing", []*pb.Detection{{Index: 1, Form: pb.Form_FORM_UNC}, {Index: 1, Form: pb.Form_FORM_UNC}}},
-		{"bad form", []*pb.Detection{{Index: 0}}},
+		{"out of range", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{det(3)}}, "protocol error: detection for event 3 of a 3-event batch"},
+		{"huge index", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{det(1<<32 - 1)}}, "protocol error: detection for event 4294967295"},
+		{"duplicate", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{det(1), det(1)}}, "protocol error: detection for event 1 after one for event 1"},
+		{"decreasing", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{det(2), det(0)}}, "indexes must increase"},
+		{"more than events", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{det(0), det(1), det(2), det(2)}}, "protocol error: 4 detections for a 3-event batch"},
+		{"bad form", &pb.DetectResponse{Sequence: 1, Detections: []*pb.Detection{{Index: 0}}}, "protocol error: detection for event 100: unknown path form 0"},
+		{"wrong sequence", &pb.DetectResponse{Sequence: 2, Detections: []*pb.Detection{det(0)}}, "protocol error: answer for batch 2 received as the answer to batch 1"},
+		{"error text quoted", &pb.DetectResponse{Sequence: 1, Error: "bad\nFAKE LOG LINE"}, `refused the batch (events 100-102): "bad\nFAKE LOG LINE"`},
+		{"error text cut", &pb.DetectResponse{Sequence: 1, Error: strings.Repeat("e", 5000)}, "(3976 more bytes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := []detector.Detection{{RuleID: "keep"}}
-			got, err := decodeResponse(&pb.DetectResponse{Sequence: 1, Detections: tc.dets}, 1, chunk, 0, out)
-			if err == nil || !strings.Contains(err.Error(), "protocol error") {
-				t.Fatalf("error = %v", err)
+			got, err := decodeResponse(tc.resp, 1, chunk, 100, out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want %q", err, tc.want)
 			}
 			if len(got) != 1 {
 				t.Fatalf("out grew to %d on error", len(got))
 			}
 		})
+	}
+}
+
+// TestRespondLimits: a batch over MaxBatchEvents, and a batch whose answer
+// would not fit in one message, are refused with an answer that says so
+// and carries the batch's sequence, instead of breaking the stream.
+func TestRespondLimits(t *testing.T) {
+	s := newTestServer(detector.MustNew(detector.DefaultConfig()))
+	many := &pb.DetectRequest{Sequence: 9, Events: make([]*pb.Event, MaxBatchEvents+1)}
+	for i := range many.Events {
+		many.Events[i] = &pb.Event{}
+	}
+	// Each event's share path is echoed in its detection: 3 of 6 MiB make
+	// an answer over the limit although the request itself was split
+	// small enough by a host.
+	big := &pb.DetectRequest{Sequence: 10}
+	for range 3 {
+		big.Events = append(big.Events, &pb.Event{Type: pb.EventType_EVENT_TYPE_START, HostOs: "windows",
+			Executable: `\\tsclient\c\` + strings.Repeat("a", 6<<20) + `.exe`})
+	}
+	for _, tc := range []struct {
+		name string
+		req  *pb.DetectRequest
+		want string
+	}{
+		{"too many events", many, "65537 events in one message, over the limit of 65536"},
+		{"answer too big", big, "over the 16777216-byte message limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b batchBuffers
+			resp := s.respond(context.Background(), tc.req, &b)
+			if resp.GetSequence() != tc.req.GetSequence() || len(resp.GetDetections()) != 0 || !strings.Contains(resp.GetError(), tc.want) {
+				t.Fatalf("answer: sequence %d, %d detections, error %q; want error %q", resp.GetSequence(), len(resp.GetDetections()), resp.GetError(), tc.want)
+			}
+		})
+	}
+	// Under the limits the same server answers normally.
+	var b batchBuffers
+	if resp := s.respond(context.Background(), &pb.DetectRequest{Sequence: 11, Events: big.Events[:1]}, &b); resp.GetError() != "" || len(resp.GetDetections()) != 1 {
+		t.Fatalf("one big event: %v", resp)
 	}
 }
