@@ -88,8 +88,15 @@ type procInfo struct {
 // a fraction of formatting /proc/PID/stat; asked after cwd is read, it also
 // proves pid was not reused in between (the pidfd pins the process). The
 // process is mid-execve, so parent, uid and cwd are final already.
-func (p *procReader) info(pid, pidfd int, out *procInfo) {
+//
+// pidfds says the group reports pidfds: then pidfd FAN_NOPIDFD means the
+// process was gone (reaped) when the event was read, and pid may already
+// name another process, so /proc is not asked at all.
+func (p *procReader) info(pid, pidfd int, pidfds bool, out *procInfo) {
 	*out = procInfo{}
+	if pidfds && pidfd == int(noFD) {
+		return
+	}
 	cwd, cwdOK := p.readlinkAt(p.proc, p.setName(pid, "/cwd"))
 	if pidfd >= 0 && !p.noInfo {
 		var pi unix.PidfdInfo

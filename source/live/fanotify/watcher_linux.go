@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,9 +368,9 @@ func (w *Watcher) handle(b []byte, sink source.Sink, ev *detector.Event) (int, e
 }
 
 // closeAll closes the records' descriptors. The kernel hands out the
-// lowest free numbers, so one read's descriptors are usually a contiguous
-// run, closed with one close_range; when other numbers sit among them,
-// each is closed on its own.
+// lowest free numbers, so one read's descriptors are mostly runs of
+// consecutive numbers (broken where the process had others open); each run
+// goes in one close_range instead of a close per descriptor.
 func (w *Watcher) closeAll(recs []record) {
 	fds := w.fds[:0]
 	for i := range recs {
@@ -381,19 +382,20 @@ func (w *Watcher) closeAll(recs []record) {
 		}
 	}
 	w.fds = fds
-	if len(fds) == 0 {
-		return
-	}
-	lo, hi := fds[0], fds[0]
-	for _, fd := range fds {
-		lo, hi = min(lo, fd), max(hi, fd)
-	}
-	// All distinct (open at once), so a full range holds nothing else.
-	if hi-lo+1 == len(fds) && unix.CloseRange(uint(lo), uint(hi), 0) == nil {
-		return
-	}
-	for _, fd := range fds {
-		unix.Close(fd)
+	slices.Sort(fds)
+	for len(fds) > 0 {
+		// All distinct (open at once), so a run of consecutive numbers
+		// holds nothing but ours.
+		n := 1
+		for n < len(fds) && fds[n] == fds[0]+n {
+			n++
+		}
+		if n == 1 || unix.CloseRange(uint(fds[0]), uint(fds[n-1]), 0) != nil {
+			for _, fd := range fds[:n] {
+				unix.Close(fd)
+			}
+		}
+		fds = fds[n:]
 	}
 }
 
@@ -401,7 +403,7 @@ func (w *Watcher) closeAll(recs []record) {
 // process. The command line is left out: the event fires inside execve,
 // before the new argv exists.
 func (w *Watcher) fill(ev *detector.Event, path string, r *record) {
-	w.proc.info(int(r.PID), int(r.PIDFD), &w.pi)
+	w.proc.info(int(r.PID), int(r.PIDFD), w.pidfds, &w.pi)
 	*ev = detector.Event{
 		Time:             time.Now(),
 		Type:             detector.TypeStart,
