@@ -104,22 +104,22 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, name string, sink sour
 
 // readFileHeader reads and checks the file header and returns the offset
 // of the first chunk.
-func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st *source.Stats) (int64, error) {
+func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st *source.Stats) (int64, fileHeader, error) {
 	head := make([]byte, fileBlockSize)
 	n, err := r.ReadAt(head[:min(int64(len(head)), max(size, 0))], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("read %s: %w", name, err)
+		return 0, fileHeader{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	st.Bytes += int64(n)
 	if !Sniff(head[:n]) {
-		return 0, fmt.Errorf("%s: %w", name, ErrNotEVTX)
+		return 0, fileHeader{}, fmt.Errorf("%s: %w", name, ErrNotEVTX)
 	}
 	if n < fileHeaderSize {
-		return 0, fmt.Errorf("%s: truncated EVTX file header (%d of %d bytes)", name, n, fileHeaderSize)
+		return 0, fileHeader{}, fmt.Errorf("%s: truncated EVTX file header (%d of %d bytes)", name, n, fileHeaderSize)
 	}
 	h := parseFileHeader(head)
 	if h.major != 3 {
-		return 0, fmt.Errorf("%s: unsupported EVTX format version %d.%d (want 3.x)", name, h.major, h.minor)
+		return 0, fileHeader{}, fmt.Errorf("%s: unsupported EVTX format version %d.%d (want 3.x)", name, h.major, h.minor)
 	}
 	if h.checksum != h.computedSum {
 		// A stale header is common in logs copied from a live system; the
@@ -133,5 +133,27 @@ func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st
 	if bs := int64(h.blockSize); bs >= fileHeaderSize && bs != fileBlockSize && bs < size {
 		start = bs
 	}
-	return start, nil
+	return start, h, nil
+}
+
+// unallocatedFrom returns the index of the first chunk of the file's
+// unallocated tail: the space after the last chunk that carries the chunk
+// signature, when it also lies beyond the chunks the header declares.
+// Windows grows a log in steps and a copied or carved file can end in
+// bytes that were never a chunk (zeros, or whatever the disk held); they
+// are not damage. A chunk without a signature before a valid one, or
+// within the header's count, still is. Only one 8-byte read per trailing
+// chunk is made, from the end backwards.
+func unallocatedFrom(r io.ReaderAt, start, size int64, h fileHeader) int {
+	chunks := int((max(size-start, 0) + chunkSize - 1) / chunkSize)
+	magic := make([]byte, len(chunkMagic))
+	last := -1
+	for i := chunks - 1; i >= 0; i-- {
+		n, _ := r.ReadAt(magic, start+int64(i)*chunkSize)
+		if n == len(magic) && string(magic) == chunkMagic {
+			last = i
+			break
+		}
+	}
+	return max(last+1, int(h.chunks))
 }

@@ -91,7 +91,7 @@ var batchPool = sync.Pool{New: func() any { return &batch{buf: make([]byte, batc
 // progress. Memory is bounded by a few batches per worker.
 func ReadWith(ctx context.Context, r io.ReaderAt, size int64, name string, sink source.Sink, opt Options) (Stats, error) {
 	var st Stats
-	start, err := readFileHeader(r, size, name, sink, &st.Stats)
+	start, h, err := readFileHeader(r, size, name, sink, &st.Stats)
 	if err != nil {
 		return st, err
 	}
@@ -111,7 +111,8 @@ func ReadWith(ctx context.Context, r io.ReaderAt, size int64, name string, sink 
 	// Spread a small file over the workers too: most real logs are a few
 	// chunks long.
 	per := min(batchChunks, max(1, (chunks+workers-1)/workers))
-	rd := &reader{r: r, size: size, name: name, ns: ns, per: per, next: start}
+	rd := &reader{r: r, size: size, name: name, ns: ns, per: per, next: start,
+		unallocated: unallocatedFrom(r, start, size, h)}
 	if workers == 1 || chunks <= per {
 		return rd.sequential(ctx, sink, st)
 	}
@@ -127,6 +128,9 @@ type reader struct {
 	per   int        // chunks per batch
 	next  int64      // offset of the next batch
 	index int        // index of the next batch's first chunk
+	// unallocated is the index of the first chunk of the file's
+	// unallocated tail, which is neither decoded nor reported.
+	unallocated int
 }
 
 func (rd *reader) more() bool { return rd.next < rd.size }
@@ -166,11 +170,13 @@ func (rd *reader) decode(b *batch) {
 		n := min(max(b.n-coff, 0), chunkSize)
 		out.bytes = n
 		buf := b.buf[coff : coff+chunkSize]
-		out.data = !(n < chunkSize && allZero(buf[:n])) // zero tail of a preallocated file
+		index, off := b.first+c, b.off+int64(coff)
+		// The zero tail of a preallocated file, or space after the last
+		// chunk that never was one.
+		out.data = !(n < chunkSize && allZero(buf[:n])) && index < rd.unallocated
 		if !out.data {
 			continue
 		}
-		index, off := b.first+c, b.off+int64(coff)
 		report := func(e *source.RecordError) { out.items = append(out.items, item{bad: e}) }
 		f := frameChunk(buf, n, index, off, rd.name, report)
 		if rd.ns != nil && len(f.spans) > 0 && !rd.ns.contains(buf[chunkHeaderSize:f.limit]) {
