@@ -295,9 +295,30 @@ var (
 	eventTag   = []byte("<Event")
 	eventEnd   = []byte("</Event>")
 	utf8BOM    = []byte("\xEF\xBB\xBF")
+	eventEndV  = bytes.IndexByte(eventEnd, 'v') // where indexEventEnd searches
+	eventTagV  = bytes.IndexByte(eventTag, 'v') // where hasNestedEvent searches
 	errNotXML  = errors.New("not XML")
 	errNoEvent = errors.New("no <Event> element found")
 )
+
+// indexEventEnd is bytes.Index(b, eventEnd), searching on the 'v' of
+// "</Event>": bytes.Index starts from '<', which every tag holds, and
+// framing would cost more than the prefilter.
+func indexEventEnd(b []byte) int {
+	v := eventEndV
+	for i := v; i < len(b); {
+		j := bytes.IndexByte(b[i:], 'v')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+len(eventEnd)-v <= len(b) && string(b[i-v:i-v+len(eventEnd)]) == string(eventEnd) {
+			return i - v
+		}
+		i++
+	}
+	return -1
+}
 
 // isEventStart reports whether b begins with an <Event start tag (not
 // <Events or <EventData). ok is false when b is too short to tell.
@@ -471,7 +492,7 @@ func (x *reader) event() error {
 		b := x.avail()
 		k := -1
 		if searched < len(b) {
-			if k = bytes.Index(b[searched:], eventEnd); k >= 0 {
+			if k = indexEventEnd(b[searched:]); k >= 0 {
 				k += searched
 			}
 		}

@@ -90,6 +90,15 @@ func newPrefilter(needles []string) *prefilter {
 				nd.anchor = i
 			}
 		}
+		// A pass over the event costs more than verifying a few more
+		// hits: join an existing group when the needle holds its anchor
+		// ("client" puts every default needle in the 'l' group).
+		for _, g := range f.groups {
+			if i := bytes.IndexByte(nd.b, g.anchor); i >= 0 {
+				nd.anchor = i
+				break
+			}
+		}
 		a := nd.b[nd.anchor]
 		if k := slices.IndexFunc(f.groups, func(g group) bool { return g.anchor == a }); k >= 0 {
 			f.groups[k].needles = append(f.groups[k].needles, nd)
@@ -149,7 +158,7 @@ func hasDecl(s []byte) bool {
 // reports. The search runs on the 'v' of "<Event", far rarer in events
 // than '<' or 'E'.
 func hasNestedEvent(s []byte) bool {
-	const v = 2 // index of 'v' in "<Event"
+	v := eventTagV
 	for i := v + 1; i < len(s); {
 		j := bytes.IndexByte(s[i:], 'v')
 		if j < 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,5 +292,31 @@ func TestPrefilterWorkBounded(t *testing.T) {
 	ev := []byte(processEvent(1, `C:\Windows\System32\cmd.exe`))
 	if found, work := f.search(ev); found || work > len(ev)/4 {
 		t.Errorf("benign event: found %v, scanned %d bytes of %d", found, work, len(ev))
+	}
+}
+
+// TestIndexEventEnd compares the framing search with bytes.Index on
+// random strings over the bytes of "</Event>" and a few others.
+func TestIndexEventEnd(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "</Evvent>x </Event>"
+	for round := 0; round < 20000; round++ {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if got, want := indexEventEnd(b), bytes.Index(b, eventEnd); got != want {
+			t.Fatalf("indexEventEnd(%q) = %d, want %d", b, got, want)
+		}
+		nested := false
+		for i := 1; i < len(b); i++ {
+			if is, _ := isEventStart(b[i:], true); is {
+				nested = true
+			}
+		}
+		if got := hasNestedEvent(b); got != nested {
+			t.Fatalf("hasNestedEvent(%q) = %v, want %v", b, got, nested)
+		}
 	}
 }
