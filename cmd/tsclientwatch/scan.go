@@ -113,6 +113,10 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		},
 		Counters: &counters,
 		Stdin:    cmd.InOrStdin(),
+		// Nearly every record is benign: look at raw bytes first and
+		// decode only what could match (detections are unchanged).
+		Prefilter: true,
+		Detector:  cfg.Detector,
 	})
 	if readErr == nil {
 		readErr = s.flush()
@@ -192,7 +196,10 @@ func (s *scanner) bad(re *source.RecordError) {
 }
 
 func summary(c *file.Counters, detections int) string {
-	msg := fmt.Sprintf("%s, %s", plural(c.Files.Load(), "file"), plural(c.Records.Load(), "record"))
+	msg := fmt.Sprintf("%s, %s", plural(c.Files.Load(), "file"), plural(c.Records.Load()+c.RecordsSkipped.Load(), "record"))
+	if sk := c.RecordsSkipped.Load(); sk > 0 {
+		msg += fmt.Sprintf(" (%d decoded, %d passed over by the prefilter)", c.Records.Load(), sk)
+	}
 	if bad := c.Bad.Load(); bad > 0 {
 		msg += fmt.Sprintf(" (%d bad)", bad)
 	}
@@ -285,7 +292,7 @@ func (c *console) startProgress(counters *file.Counters) (stop func()) {
 func (c *console) drawProgress(counters *file.Counters, elapsed time.Duration) {
 	mb := float64(counters.Bytes.Load()) / (1 << 20)
 	line := fmt.Sprintf("%d/%d files, %d records, %.1f MB, %.1f MB/s",
-		counters.Files.Load(), counters.FilesTotal.Load(), counters.Records.Load(), mb, mb/elapsed.Seconds())
+		counters.Files.Load(), counters.FilesTotal.Load(), counters.Records.Load()+counters.RecordsSkipped.Load(), mb, mb/elapsed.Seconds())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Pad over a longer previous line instead of clearing it, so the

@@ -124,6 +124,10 @@ type Counters struct {
 	Bytes      atomic.Int64 // input bytes read (compressed size for gzip)
 	BytesTotal atomic.Int64 // total size of the regular files found
 	Skipped    atomic.Int64 // files found by a directory walk that are not event logs
+	// RecordsSkipped counts records the prefilter passed over without
+	// decoding them (Options.Prefilter): they cannot match the rule.
+	// Records + RecordsSkipped is what a full parse counts.
+	RecordsSkipped atomic.Int64
 }
 
 // ErrNotLog marks a file met while walking a directory that is in no
@@ -149,6 +153,16 @@ type Options struct {
 	Counters *Counters
 	// Stdin is read for the path "-"; nil means os.Stdin.
 	Stdin io.Reader
+	// Prefilter lets each reader look at the raw bytes of a chunk, line or
+	// event before decoding it, and skip those that hold none of the rule's
+	// needles (tsclient and the xrdp mount names of Detector). Only
+	// records the rule cannot match are skipped, so detections are
+	// unchanged; skipped records are counted, not emitted. Callers that
+	// want every event (a store replay, a plugin with another rule) leave
+	// it off.
+	Prefilter bool
+	// Detector is the rule configuration the prefilter's needles come from.
+	Detector detector.Config
 	// TempDir holds the spool file for an EVTX log that arrives on
 	// standard input or compressed (the EVTX reader needs random access);
 	// "" means os.TempDir().
@@ -211,7 +225,8 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 			opts.Sink.Report(re)
 		},
 	}
-	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir}
+	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir,
+		prefilter: opts.Prefilter, detector: opts.Detector}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -316,6 +331,16 @@ type runner struct {
 	stdin    io.Reader
 	tempDir  string
 	walked   bool // the current input was found by a directory walk
+
+	prefilter bool
+	detector  detector.Config
+}
+
+// readEVTX reads one EVTX input with the runner's prefilter settings.
+func (r *runner) readEVTX(ra io.ReaderAt, size int64, name string) error {
+	st, err := evtx.ReadWith(r.ctx, ra, size, name, r.sink, evtx.Options{Prefilter: r.prefilter, Config: r.detector})
+	r.counters.RecordsSkipped.Add(st.RecordsSkipped)
+	return err
 }
 
 // read opens and reads one input. A panic in a reader (a decoder meeting
@@ -357,7 +382,7 @@ func (r *runner) read(in input) (err error) {
 		// file's size exactly.
 		before := r.counters.Bytes.Load()
 		ra := &countingReaderAt{r: f, n: &r.counters.Bytes}
-		_, err := evtx.Read(r.ctx, ra, in.size, name, r.sink)
+		err := r.readEVTX(ra, in.size, name)
 		r.counters.Bytes.Store(before + in.size)
 		return err
 	}
@@ -392,7 +417,8 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 		_, err := eventxml.Read(r.ctx, br, name, r.sink)
 		return err
 	case JSON:
-		_, err := jsonl.Read(r.ctx, br, name, r.sink)
+		_, err := jsonl.ReadWith(r.ctx, br, name, r.sink, jsonl.Options{Prefilter: r.prefilter, Config: r.detector,
+			Skipped: func(n int64) { r.counters.RecordsSkipped.Add(n) }})
 		return err
 	default:
 		if len(head) == 0 {
@@ -418,7 +444,7 @@ func (r *runner) readSpooled(src io.Reader, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: spool EVTX to %s: %w", name, tmp.Name(), err)
 	}
-	_, err = evtx.Read(r.ctx, tmp, size, name, r.sink)
+	err = r.readEVTX(tmp, size, name)
 	return err
 }
 
