@@ -3,6 +3,7 @@
 package fanotify
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unsafe"
@@ -148,4 +149,28 @@ func (p *procReader) parentPID(pid int) (int64, bool) {
 		return 0, false
 	}
 	return parseStatPPID(p.stat[:n])
+}
+
+// handleDir resolves a directory handle from a handle-group event to its
+// path, through the mount at point (open_by_handle_at needs a descriptor
+// on the filesystem, and the path comes out relative to that mount). The
+// mount is opened per call, not kept: an open descriptor would keep the
+// mount busy and make a plain umount at logout fail.
+func (p *procReader) handleDir(point string, h []byte) (string, bool) {
+	if len(h) < 4 {
+		return "", false
+	}
+	// Not O_PATH: open_by_handle_at refuses those with EBADF.
+	mfd, err := unix.Open(point, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(mfd)
+	fh := unix.NewFileHandle(int32(binary.NativeEndian.Uint32(h)), h[4:])
+	fd, err := unix.OpenByHandleAt(mfd, fh, unix.O_PATH|unix.O_CLOEXEC)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	return p.fdPath(fd)
 }

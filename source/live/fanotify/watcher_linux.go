@@ -40,18 +40,30 @@ type Options struct {
 	Mountinfo string
 }
 
-// Watcher holds the fanotify group and the marks on client-drive mounts.
+// Watcher holds the fanotify groups and the marks on client-drive mounts.
+//
+// Events come from one of two groups, chosen per mount. The handle group
+// (FAN_REPORT_DFID_NAME) reports the directory's file handle and the name,
+// so the kernel opens nothing; directory paths are resolved once and
+// cached. Filesystems that cannot report handles, FUSE among them (its
+// zero fsid is refused for mount marks with ENODEV), are marked in the
+// descriptor group, where every event carries a descriptor the kernel
+// opened on the file: on FUSE that is an open and a flush round trip to
+// the filesystem daemon per event.
 type Watcher struct {
-	fd     int
-	mi     *os.File // mountinfo, polled for POLLPRI when mounts change
-	opts   Options
-	mmu    sync.Mutex     // guards marked: Mounts reads it from other goroutines
-	marked map[int]string // mount id -> mount point
+	fd    group // descriptor group, always there
+	fid   group // handle group, fd -1 until a mount takes it
+	fidOK bool  // false once the kernel refused to create the handle group
+	mi    *os.File
+	opts  Options
+	mmu   sync.Mutex // guards marked and the handle group's creation: Mounts reads from other goroutines
+	// marked maps mount ids to their marks.
+	marked map[int]markedMount
 	users  map[uint32]string
-	pidfds bool // the group reports a pidfd with each event
 
 	// Used by Run's goroutine only, reused across events.
 	proc *procReader
+	dirs dirCache
 	recs []record
 	pi   procInfo
 	fds  []int // descriptors of one read, closed together
@@ -62,6 +74,19 @@ type Watcher struct {
 	// mu is held by Run for as long as it uses the descriptors, so Close
 	// never closes one under a poll or read (the number could be reused).
 	mu sync.Mutex
+}
+
+// group is one fanotify group.
+type group struct {
+	fd     int
+	pidfds bool // reports a pidfd with each event
+}
+
+// markedMount is a mount with a mark in one of the groups.
+type markedMount struct {
+	point  string
+	handle bool    // marked in the handle group
+	fsid   [8]byte // handle group: the filesystem id its events carry
 }
 
 // ErrPermission is wrapped by Open when fanotify needs privileges the
@@ -76,23 +101,23 @@ func Open(opts Options) (*Watcher, error) {
 	if opts.Mountinfo == "" {
 		opts.Mountinfo = mountinfoPath
 	}
-	fd, pidfds, err := initGroup()
+	g, err := initGroup(0)
 	if err != nil {
 		return nil, err
 	}
 	mi, err := os.Open(opts.Mountinfo)
 	if err != nil {
-		unix.Close(fd)
+		unix.Close(g.fd)
 		return nil, fmt.Errorf("fanotify: %w", err)
 	}
 	proc, err := openProcReader()
 	if err != nil {
 		mi.Close()
-		unix.Close(fd)
+		unix.Close(g.fd)
 		return nil, err
 	}
-	w := &Watcher{fd: fd, mi: mi, opts: opts, marked: make(map[int]string), users: make(map[uint32]string),
-		pidfds: pidfds, proc: proc}
+	w := &Watcher{fd: g, fid: group{fd: -1}, fidOK: true, mi: mi, opts: opts,
+		marked: make(map[int]markedMount), users: make(map[uint32]string), proc: proc}
 	n, err := w.rescan()
 	if err != nil {
 		w.Close()
@@ -106,35 +131,47 @@ func Open(opts Options) (*Watcher, error) {
 	return w, nil
 }
 
-// initGroup creates the fanotify group. It asks for a pidfd with each
-// event (Linux 5.15+), which gives the parent and uid without reading
-// /proc/PID/stat; an older kernel refuses the flag with EINVAL and gets a
-// plain group.
-func initGroup() (fd int, pidfds bool, err error) {
+// initGroup creates a fanotify group reporting report (0 or
+// FAN_REPORT_DFID_NAME). It asks for a pidfd with each event (Linux
+// 5.15+), which gives the parent and uid without reading /proc/PID/stat;
+// a kernel that refuses the flag with EINVAL gets a group without.
+func initGroup(report uint) (group, error) {
 	const flags = unix.FAN_CLASS_NOTIF | unix.FAN_CLOEXEC | unix.FAN_NONBLOCK
 	const fileFlags = unix.O_RDONLY | unix.O_LARGEFILE | unix.O_CLOEXEC
-	fd, err = unix.FanotifyInit(flags|unix.FAN_REPORT_PIDFD, fileFlags)
+	g := group{fd: -1, pidfds: true}
+	fd, err := unix.FanotifyInit(flags|report|unix.FAN_REPORT_PIDFD, fileFlags)
 	if errors.Is(err, unix.EINVAL) {
-		fd, err = unix.FanotifyInit(flags, fileFlags)
-	} else {
-		pidfds = err == nil
+		g.pidfds = false
+		fd, err = unix.FanotifyInit(flags|report, fileFlags)
 	}
 	if errors.Is(err, unix.EPERM) {
-		return -1, false, ErrPermission
+		return g, ErrPermission
 	}
 	if err != nil {
-		return -1, false, fmt.Errorf("fanotify: fanotify_init: %w", err)
+		return g, fmt.Errorf("fanotify: fanotify_init: %w", err)
 	}
-	return fd, pidfds, nil
+	g.fd = fd
+	return g, nil
 }
 
-// Mode describes how events are read, for the status table: "fd+pidfd"
-// (an open descriptor and a pidfd per event) or "fd".
-func (w *Watcher) Mode() string {
-	if w.pidfds {
-		return "fd+pidfd"
+// Mode describes how events are read, for the status table: per mount
+// point, "handle" (directory handle and name) or "fd" (an open descriptor
+// per event), each with "+pidfd" when the group reports pidfds.
+func (w *Watcher) Mode() map[string]string {
+	w.mmu.Lock()
+	defer w.mmu.Unlock()
+	out := make(map[string]string, len(w.marked))
+	for _, m := range w.marked {
+		mode, g := "fd", w.fd
+		if m.handle {
+			mode, g = "handle", w.fid
+		}
+		if g.pidfds {
+			mode += "+pidfd"
+		}
+		out[m.point] = mode
 	}
-	return "fd"
+	return out
 }
 
 // Mounts returns the mount points currently marked.
@@ -142,8 +179,8 @@ func (w *Watcher) Mounts() []string {
 	w.mmu.Lock()
 	defer w.mmu.Unlock()
 	var out []string
-	for _, p := range w.marked {
-		out = append(out, p)
+	for _, m := range w.marked {
+		out = append(out, m.point)
 	}
 	return out
 }
@@ -168,29 +205,105 @@ func (w *Watcher) rescan() (int, error) {
 		if _, ok := w.marked[m.ID]; ok {
 			continue
 		}
-		if err := w.mark(m.Point); err != nil {
+		mm, err := w.mark(m.Point)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("fanotify: mark %s: %w", m.Point, err))
 			continue
 		}
-		w.marked[m.ID] = m.Point
+		w.marked[m.ID] = mm
 	}
 	for id := range w.marked {
 		if !present[id] {
 			delete(w.marked, id)
 		}
 	}
+	// A directory's cached path may have been reached through a mount
+	// that changed.
+	w.dirs.reset()
 	if len(w.marked) == 0 && len(errs) > 0 {
 		return 0, errors.Join(errs...)
 	}
 	return len(w.marked), nil
 }
 
-// mark adds a mount mark for FAN_OPEN_EXEC. A FUSE mount without
+// mark marks point in the handle group when its filesystem can report
+// handles unambiguously, else in the descriptor group.
+func (w *Watcher) mark(point string) (markedMount, error) {
+	mm := markedMount{point: point}
+	fsid, fsidErr := statFSID(point)
+	if w.fidOK && w.fid.fd < 0 {
+		g, err := initGroup(unix.FAN_REPORT_DFID_NAME)
+		if err != nil {
+			// Before Linux 5.9: no handle group, ever.
+			w.fidOK = false
+		} else {
+			w.fid = g
+		}
+	}
+	var fidErr error
+	if w.fidOK && fsidErr == nil && !w.fsidMarked(fsid) {
+		fidErr = markAs(w.fid.fd, point)
+		if fidErr == nil {
+			mm.handle, mm.fsid = true, fsid
+			return mm, nil
+		}
+	}
+	if !useFD(w.fidOK, fsidErr, w.fsidMarked(fsid), fidErr) {
+		return mm, fidErr
+	}
+	return mm, markAs(w.fd.fd, point)
+}
+
+// useFD decides, from how the handle group fared for a mount, whether to
+// mark it in the descriptor group instead. fidErr is the handle group's
+// mark error (nil when it was not tried). The descriptor group is used
+// when there is no handle group (kernel before 5.9), when the filesystem
+// id cannot be read or is shared with a mount already in the handle group
+// (its events would not say which mount they came through), and when the
+// filesystem cannot report handles: ENODEV for a zero fsid (FUSE),
+// EOPNOTSUPP without export operations, EXDEV for a subvolume whose fsid
+// differs from its root's, EINVAL for a kernel without FAN_OPEN_EXEC in
+// handle groups. Other errors (EACCES, ENOENT) would fail the same way in
+// the descriptor group and are returned as they are.
+func useFD(fidOK bool, fsidErr error, fsidShared bool, fidErr error) bool {
+	if !fidOK || fsidErr != nil || fsidShared {
+		return true
+	}
+	for _, e := range []error{unix.ENODEV, unix.EOPNOTSUPP, unix.EXDEV, unix.EINVAL} {
+		if errors.Is(fidErr, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Watcher) fsidMarked(fsid [8]byte) bool {
+	for _, m := range w.marked {
+		if m.handle && m.fsid == fsid {
+			return true
+		}
+	}
+	return false
+}
+
+// statFSID returns the filesystem id statfs reports for path, which is
+// what handle events carry.
+func statFSID(path string) ([8]byte, error) {
+	var st unix.Statfs_t
+	var id [8]byte
+	if err := unix.Statfs(path, &st); err != nil {
+		return id, err
+	}
+	*(*[2]int32)(unsafe.Pointer(&id)) = st.Fsid.Val
+	return id, nil
+}
+
+// markAs adds a mount mark for FAN_OPEN_EXEC. A FUSE mount without
 // allow_other refuses everyone but its owner, root included; then the mark
 // is retried from a thread that has taken the owner's ids.
-func (w *Watcher) mark(point string) error {
+func markAs(fd int, point string) error {
 	const flags = unix.FAN_MARK_ADD | unix.FAN_MARK_MOUNT
-	err := unix.FanotifyMark(w.fd, flags, unix.FAN_OPEN_EXEC, unix.AT_FDCWD, point)
+	err := unix.FanotifyMark(fd, flags, unix.FAN_OPEN_EXEC, unix.AT_FDCWD, point)
 	if !errors.Is(err, unix.EACCES) {
 		return err
 	}
@@ -204,7 +317,7 @@ func (w *Watcher) mark(point string) error {
 		return err
 	}
 	return asOwner(int(st.Uid), int(st.Gid), func() error {
-		return unix.FanotifyMark(w.fd, flags, unix.FAN_OPEN_EXEC, unix.AT_FDCWD, point)
+		return unix.FanotifyMark(fd, flags, unix.FAN_OPEN_EXEC, unix.AT_FDCWD, point)
 	})
 }
 
@@ -268,19 +381,23 @@ const fewEvents = 64
 func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// Room for ~2700 fd-mode events per read; each holds up to two
-	// descriptors until the batch is handled, well inside the 20000+
-	// descriptor limit Go sets up at start.
+	// Room for ~1300 descriptor-group events per read (24 bytes and an
+	// 8-byte pidfd record each); each holds up to two descriptors until
+	// the batch is handled, well inside the 20000+ descriptor limit Go
+	// sets up at start.
 	buf := make([]byte, 64<<10)
-	fds := []unix.PollFd{
-		{Fd: int32(w.fd), Events: unix.POLLIN},
-		{Fd: int32(w.mi.Fd()), Events: unix.POLLPRI},
-	}
+	fds := make([]unix.PollFd, 0, 3)
 	var ev detector.Event
 	pause := time.NewTimer(time.Hour)
 	defer pause.Stop()
 	var ready time.Time // when Run last went back to poll
 	for ctx.Err() == nil && !w.closed.Load() {
+		// Rebuilt each time: a rescan may have created the handle group.
+		fds = append(fds[:0], unix.PollFd{Fd: int32(w.mi.Fd()), Events: unix.POLLPRI},
+			unix.PollFd{Fd: int32(w.fd.fd), Events: unix.POLLIN})
+		if fid := w.fidFD(); fid >= 0 {
+			fds = append(fds, unix.PollFd{Fd: int32(fid), Events: unix.POLLIN})
+		}
 		// A short timeout bounds how late ctx is noticed.
 		n, err := unix.Poll(fds, 200)
 		// Events that arrive within batchDelay of the last batch are a
@@ -297,31 +414,24 @@ func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 		if n == 0 {
 			continue
 		}
-		if fds[1].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
+		if fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
 			if _, err := w.rescan(); err != nil {
 				sink.Report(&source.RecordError{File: w.opts.Mountinfo, Offset: -1, Err: err})
 			}
 		}
-		if fds[0].Revents&unix.POLLIN == 0 {
-			continue
-		}
 		got := 0
-		for {
-			n, err := unix.Read(w.fd, buf)
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				break
+		for _, pf := range fds[1:] {
+			if pf.Revents&unix.POLLIN == 0 {
+				continue
 			}
-			if err != nil {
-				return fmt.Errorf("fanotify: read: %w", err)
+			g := w.fd
+			if int(pf.Fd) != w.fd.fd {
+				g = w.fid
 			}
-			k, err := w.handle(buf[:n], sink, &ev)
+			k, err := w.drain(g, buf, sink, &ev)
 			got += k
 			if err != nil {
 				return err
-			}
-			// A short read emptied the queue; skip the EAGAIN read.
-			if n < len(buf)/2 {
-				break
 			}
 		}
 		if streaming && got < fewEvents {
@@ -336,10 +446,40 @@ func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 	return nil
 }
 
+func (w *Watcher) fidFD() int {
+	w.mmu.Lock()
+	defer w.mmu.Unlock()
+	return w.fid.fd
+}
+
+// drain reads g until its queue is empty and returns how many records it
+// handled.
+func (w *Watcher) drain(g group, buf []byte, sink source.Sink, ev *detector.Event) (int, error) {
+	got := 0
+	for {
+		n, err := unix.Read(g.fd, buf)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return got, nil
+		}
+		if err != nil {
+			return got, fmt.Errorf("fanotify: read: %w", err)
+		}
+		k, err := w.handle(g, buf[:n], sink, ev)
+		got += k
+		if err != nil {
+			return got, err
+		}
+		// A short read emptied the queue; skip the EAGAIN read.
+		if n < len(buf)/2 {
+			return got, nil
+		}
+	}
+}
+
 // handle reports the execs in one read's worth of records and closes every
 // descriptor they carry, also when sink fails or a record is malformed. It
 // returns how many records it saw.
-func (w *Watcher) handle(b []byte, sink source.Sink, ev *detector.Event) (int, error) {
+func (w *Watcher) handle(g group, b []byte, sink source.Sink, ev *detector.Event) (int, error) {
 	recs, perr := parseRecords(b, w.recs[:0])
 	w.recs = recs
 	var err error
@@ -349,14 +489,20 @@ func (w *Watcher) handle(b []byte, sink source.Sink, ev *detector.Event) (int, e
 			w.lost.Add(1)
 			continue
 		}
-		if err != nil || r.Mask&maskOpenExec == 0 || r.FD < 0 {
+		if err != nil || r.Mask&maskOpenExec == 0 {
 			continue
 		}
-		path, ok := w.proc.fdPath(int(r.FD))
+		var path string
+		var ok bool
+		if r.FD >= 0 {
+			path, ok = w.proc.fdPath(int(r.FD))
+		} else if r.Handle != nil {
+			path, ok = w.handlePath(r)
+		}
 		if !ok {
 			continue
 		}
-		w.fill(ev, path, r)
+		w.fill(ev, path, r, g.pidfds)
 		w.events.Add(1)
 		err = sink.Emit(ev)
 	}
@@ -365,6 +511,42 @@ func (w *Watcher) handle(b []byte, sink source.Sink, ev *detector.Event) (int, e
 		return len(recs), perr
 	}
 	return len(recs), err
+}
+
+// handlePath joins the event's directory, resolved through the cache, and
+// its name.
+func (w *Watcher) handlePath(r *record) (string, bool) {
+	now := time.Now()
+	dir, ok := w.dirs.get(r.FSID, r.Handle, now)
+	if !ok {
+		point, found := w.pointOf(r.FSID)
+		if !found {
+			return "", false
+		}
+		if dir, ok = w.proc.handleDir(point, r.Handle); !ok {
+			return "", false
+		}
+		w.dirs.put(r.FSID, r.Handle, dir, now)
+	}
+	if len(r.Name) == 0 {
+		return "", false
+	}
+	if dir == "/" {
+		dir = ""
+	}
+	return dir + "/" + string(r.Name), true
+}
+
+// pointOf returns the mount point marked in the handle group for fsid.
+func (w *Watcher) pointOf(fsid [8]byte) (string, bool) {
+	w.mmu.Lock()
+	defer w.mmu.Unlock()
+	for _, m := range w.marked {
+		if m.handle && m.fsid == fsid {
+			return m.point, true
+		}
+	}
+	return "", false
 }
 
 // closeAll closes the records' descriptors. The kernel hands out the
@@ -402,8 +584,8 @@ func (w *Watcher) closeAll(recs []record) {
 // fill builds the event from the path and what is still known about the
 // process. The command line is left out: the event fires inside execve,
 // before the new argv exists.
-func (w *Watcher) fill(ev *detector.Event, path string, r *record) {
-	w.proc.info(int(r.PID), int(r.PIDFD), w.pidfds, &w.pi)
+func (w *Watcher) fill(ev *detector.Event, path string, r *record, pidfds bool) {
+	w.proc.info(int(r.PID), int(r.PIDFD), pidfds, &w.pi)
 	*ev = detector.Event{
 		Time:             time.Now(),
 		Type:             detector.TypeStart,
@@ -451,5 +633,10 @@ func (w *Watcher) Close() error {
 	defer w.mu.Unlock()
 	w.mi.Close()
 	w.proc.close()
-	return unix.Close(w.fd)
+	w.mmu.Lock()
+	if w.fid.fd >= 0 {
+		unix.Close(w.fid.fd)
+	}
+	w.mmu.Unlock()
+	return unix.Close(w.fd.fd)
 }
