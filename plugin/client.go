@@ -101,8 +101,8 @@ type Client struct {
 	// quarantine lets a batch that was in flight when a plugin died be sent
 	// again alone: ordinary sends share it, a retry holds it exclusively.
 	// A retry waits at most for the batches in flight, each bounded by
-	// BatchTimeout.
-	quarantine sync.RWMutex
+	// BatchTimeout, and every wait ends with the caller's context.
+	quarantine gate
 
 	pool sync.Pool // *request
 }
@@ -271,10 +271,14 @@ func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset
 	defer c.release(req)
 	for attempt := 1; ; attempt++ {
 		alone := attempt > 1
+		var err error
 		if alone {
-			c.quarantine.Lock()
+			err = c.quarantine.enterAlone(ctx)
 		} else {
-			c.quarantine.RLock()
+			err = c.quarantine.enterShared(ctx)
+		}
+		if err != nil {
+			return out, err
 		}
 		g, err := c.live(ctx)
 		var resp *pb.DetectResponse
@@ -282,9 +286,9 @@ func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset
 			resp, err = g.roundTrip(ctx, c.seq.Add(1), &req.msg, c.opts.BatchTimeout)
 		}
 		if alone {
-			c.quarantine.Unlock()
+			c.quarantine.leaveAlone()
 		} else {
-			c.quarantine.RUnlock()
+			c.quarantine.leaveShared()
 		}
 		if errors.Is(err, errDead) {
 			c.retire(g)
