@@ -500,6 +500,9 @@ func (w *Watcher) handle(g group, b []byte, sink source.Sink, ev *detector.Event
 			path, ok = w.handlePath(r)
 		}
 		if !ok {
+			// An exec happened and cannot be reported: as good as
+			// lost, and counted so.
+			w.lost.Add(1)
 			continue
 		}
 		w.fill(ev, path, r, g.pidfds)
@@ -621,7 +624,8 @@ func (w *Watcher) userName(uid uint32) string {
 func (w *Watcher) Events() uint64 { return w.events.Load() }
 
 // Lost returns the number of queue overflows the kernel signalled (each
-// stands for one or more dropped events).
+// stands for one or more dropped events) plus the execs whose path could
+// not be resolved.
 func (w *Watcher) Lost() uint64 { return w.lost.Load() }
 
 // Close releases the fanotify group; Run returns within its poll timeout.
