@@ -137,6 +137,11 @@ type Counters struct {
 // whose extension promises a log, is never skipped this way.
 var ErrNotLog = errors.New("not an event log")
 
+// DefaultMaxSpool is the default Options.MaxSpool: larger than any EVTX log
+// Windows keeps (its maximum log size is 16 TiB in theory, 4 GiB by
+// policy in practice), small enough that a decompression bomb stops early.
+const DefaultMaxSpool = 4 << 30
+
 // Options configures ReadPaths.
 type Options struct {
 	// Sink receives every input's events and bad records. If Sink.Event
@@ -153,6 +158,9 @@ type Options struct {
 	Counters *Counters
 	// Stdin is read for the path "-"; nil means os.Stdin.
 	Stdin io.Reader
+	// MaxSpool caps the temporary copy of an EVTX log read from standard
+	// input or from gzip; 0 means DefaultMaxSpool.
+	MaxSpool int64
 	// Prefilter lets each reader look at the raw bytes of a chunk, line or
 	// event before decoding it, and skip those that hold none of the rule's
 	// needles (tsclient and the xrdp mount names of Detector). Only
@@ -226,7 +234,7 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 		},
 	}
 	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir,
-		prefilter: opts.Prefilter, detector: opts.Detector}
+		prefilter: opts.Prefilter, detector: opts.Detector, maxSpool: opts.MaxSpool}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -334,6 +342,7 @@ type runner struct {
 
 	prefilter bool
 	detector  detector.Config
+	maxSpool  int64
 }
 
 // readEVTX reads one EVTX input with the runner's prefilter settings.
@@ -440,9 +449,18 @@ func (r *runner) readSpooled(src io.Reader, name string) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	size, err := io.Copy(tmp, &contextReader{ctx: r.ctx, r: src})
+	limit := r.maxSpool
+	if limit <= 0 {
+		limit = DefaultMaxSpool
+	}
+	// A gzip bomb or an endless stream must not fill the disk: stop one
+	// byte past the limit.
+	size, err := io.Copy(tmp, io.LimitReader(&contextReader{ctx: r.ctx, r: src}, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s: spool EVTX to %s: %w", name, tmp.Name(), err)
+	}
+	if size > limit {
+		return fmt.Errorf("%s: EVTX stream larger than %d bytes, not read (decompress or save it to a file and scan that)", name, limit)
 	}
 	err = r.readEVTX(tmp, size, name)
 	return err

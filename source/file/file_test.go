@@ -265,6 +265,18 @@ func TestGzip(t *testing.T) {
 	if len(res.inputErr) != 1 || !strings.Contains(res.inputErr[0].Error(), "cut.jsonl.gz") {
 		t.Fatalf("input errors %v", res.inputErr)
 	}
+	// A compressed EVTX larger than the spool cap is refused, not copied
+	// to disk whole (a decompression bomb).
+	evtxPath := testdir.Shared(t, "evtx", "ID4688-4778_RDP_hijack_command_execution.evtx")
+	bomb := write(t, dir, "bomb.evtx.gz", gz(t, read(t, evtxPath)))
+	spool := t.TempDir()
+	res = run(t, []string{bomb}, Options{MaxSpool: 4096, TempDir: spool})
+	if len(res.inputErr) != 1 || !strings.Contains(res.inputErr[0].Error(), "larger than 4096 bytes") || len(res.events) != 0 {
+		t.Fatalf("over the spool cap: input errors %v, %d events", res.inputErr, len(res.events))
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Errorf("spool file left behind: %v", left)
+	}
 	// Nested gzip is refused, not unpacked forever.
 	nested := write(t, dir, "twice.gz", gz(t, gz(t, []byte("{}"))))
 	res = run(t, []string{nested}, Options{})
