@@ -36,6 +36,7 @@ func TestUseFD(t *testing.T) {
 		{"handle group took the mark", true, nil, false, nil, false},
 		{"no handle group (kernel < 5.9)", false, nil, false, nil, true},
 		{"statfs refused (user-owned FUSE)", true, unix.EACCES, false, nil, true},
+		{"zero fsid, not asked (FUSE)", true, errZeroFSID, false, nil, true},
 		{"fsid shared with a handle-marked mount", true, nil, true, nil, true},
 		{"zero fsid (FUSE)", true, nil, false, unix.ENODEV, true},
 		{"zero fsid from the owner's thread", true, nil, false, wrapped, true},

@@ -231,40 +231,55 @@ func (w *Watcher) rescan() (int, error) {
 func (w *Watcher) mark(point string) (markedMount, error) {
 	mm := markedMount{point: point}
 	fsid, fsidErr := statFSID(point)
-	if w.fidOK && w.fid.fd < 0 {
-		g, err := initGroup(unix.FAN_REPORT_DFID_NAME)
-		if err != nil {
-			// Before Linux 5.9: no handle group, ever.
-			w.fidOK = false
-		} else {
-			w.fid = g
-		}
+	if fsidErr == nil && fsid == ([8]byte{}) {
+		// FUSE reports no fsid, and the kernel refuses such
+		// filesystems in handle groups for mount marks (ENODEV): no
+		// need to ask, nor to create the group for it.
+		fsidErr = errZeroFSID
 	}
+	shared := fsidErr == nil && w.fsidMarked(fsid)
 	var fidErr error
-	if w.fidOK && fsidErr == nil && !w.fsidMarked(fsid) {
-		fidErr = markAs(w.fid.fd, point)
-		if fidErr == nil {
+	if fsidErr == nil && !shared && w.handleGroup() {
+		if fidErr = markAs(w.fid.fd, point); fidErr == nil {
 			mm.handle, mm.fsid = true, fsid
 			return mm, nil
 		}
 	}
-	if !useFD(w.fidOK, fsidErr, w.fsidMarked(fsid), fidErr) {
+	if !useFD(w.fidOK, fsidErr, shared, fidErr) {
 		return mm, fidErr
 	}
 	return mm, markAs(w.fd.fd, point)
 }
 
+// errZeroFSID stands for a filesystem without an fsid.
+var errZeroFSID = errors.New("filesystem reports a zero fsid")
+
+// handleGroup creates the handle group on first use and reports whether
+// there is one. A kernel before 5.9 refuses it, and is not asked again.
+func (w *Watcher) handleGroup() bool {
+	if w.fidOK && w.fid.fd < 0 {
+		g, err := initGroup(unix.FAN_REPORT_DFID_NAME)
+		if err != nil {
+			w.fidOK = false
+		} else {
+			w.fid = g
+		}
+	}
+	return w.fidOK
+}
+
 // useFD decides, from how the handle group fared for a mount, whether to
 // mark it in the descriptor group instead. fidErr is the handle group's
 // mark error (nil when it was not tried). The descriptor group is used
-// when there is no handle group (kernel before 5.9), when the filesystem
-// id cannot be read or is shared with a mount already in the handle group
-// (its events would not say which mount they came through), and when the
-// filesystem cannot report handles: ENODEV for a zero fsid (FUSE),
-// EOPNOTSUPP without export operations, EXDEV for a subvolume whose fsid
-// differs from its root's, EINVAL for a kernel without FAN_OPEN_EXEC in
-// handle groups. Other errors (EACCES, ENOENT) would fail the same way in
-// the descriptor group and are returned as they are.
+// when there is no handle group (kernel before 5.9); when the filesystem
+// id cannot be read, is zero (errZeroFSID) or is shared with a mount
+// already in the handle group (its events would not say which mount they
+// came through); and when the filesystem cannot report handles: ENODEV
+// for a zero fsid (FUSE), EOPNOTSUPP without export operations, EXDEV for
+// a subvolume whose fsid differs from its root's, EINVAL for a kernel
+// without FAN_OPEN_EXEC in handle groups. Other errors (EACCES, ENOENT)
+// would fail the same way in the descriptor group and are returned as
+// they are.
 func useFD(fidOK bool, fsidErr error, fsidShared bool, fidErr error) bool {
 	if !fidOK || fsidErr != nil || fsidShared {
 		return true
