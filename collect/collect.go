@@ -94,6 +94,10 @@ type Options struct {
 	// "fanotify", "etw", "eventlog"). nil means no live watcher exists in
 	// this build: such sources are reported as unavailable.
 	OpenLive func(ctx context.Context, typ string) (LiveWatcher, error)
+	// MaxRecordBytes caps one NDJSON line, JSON document or XML event of a
+	// file source (config input.max_record_bytes); 0 means the readers'
+	// defaults.
+	MaxRecordBytes int
 }
 
 // Collector runs sources into a store. Create it with New, start it with
@@ -329,9 +333,10 @@ func (s *sourceRun) replay(ctx context.Context) {
 	s.setState(StateRunning)
 	var counters file.Counters
 	err := file.ReadPaths(ctx, []string{s.cfg.Path}, file.Options{
-		Sink:     s.sink(ctx),
-		Error:    func(ie *file.InputError) { s.fail(ie) },
-		Counters: &counters,
+		Sink:           s.sink(ctx),
+		Error:          func(ie *file.InputError) { s.fail(ie) },
+		Counters:       &counters,
+		MaxRecordBytes: s.c.opts.MaxRecordBytes,
 	})
 	if err == nil {
 		err = s.flush(ctx)

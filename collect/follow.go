@@ -269,7 +269,9 @@ func (f *follower) readChunk(ctx context.Context, chunk []byte) {
 	if f.format == file.EventXML {
 		st, err = eventxml.Read(ctx, bytes.NewReader(chunk), f.path, sink)
 	} else {
-		st, err = jsonl.Read(ctx, bytes.NewReader(chunk), f.path, sink)
+		var js jsonl.Stats
+		js, err = jsonl.ReadWith(ctx, bytes.NewReader(chunk), f.path, sink, jsonl.Options{MaxDocument: f.s.c.opts.MaxRecordBytes})
+		st = js.Stats
 	}
 	f.records += st.Records
 	if err != nil && ctx.Err() == nil {

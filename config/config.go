@@ -53,6 +53,7 @@ type Config struct {
 	Sources  []SourceConfig
 	Store    Store
 	Plugin   Plugin
+	Input    Input
 	// File is the configuration file that was read, "" when none was.
 	File string
 }
@@ -67,6 +68,13 @@ type SourceConfig struct {
 	Type   string // one of SourceTypes
 	Path   string // required for file sources, empty for the others
 	Follow bool   // keep reading a file as it grows
+}
+
+// Input bounds what one record of an input file may cost.
+type Input struct {
+	// MaxRecordBytes caps one NDJSON line, JSON document or XML event;
+	// a longer one is reported and skipped without being held whole.
+	MaxRecordBytes int
 }
 
 // Store bounds the in-memory detection store behind the tables.
@@ -88,6 +96,7 @@ func Default() Config {
 		Detector: detector.DefaultConfig(),
 		Log:      Log{Level: "info"},
 		Store:    Store{MaxEvents: 50000, Expiry: time.Hour},
+		Input:    Input{MaxRecordBytes: DefaultRecordBytes},
 	}
 }
 

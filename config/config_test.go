@@ -176,6 +176,7 @@ var full = Config{
 	},
 	Store:  Store{MaxEvents: 1000, Expiry: 90 * time.Minute},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
+	Input:  Input{MaxRecordBytes: 1 << 20},
 }
 
 func TestFormats(t *testing.T) {
@@ -197,12 +198,14 @@ sources:
 store:
   max_events: 1000
   expiry: 1h30m
+input:
+  max_record_bytes: 1048576
 plugin:
   path: /usr/libexec/tsclientwatch-plugin
   sha256: ` + strings.ToUpper(sum) + "\n"},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}]\n" +
-			"store: {max_events: 1000, expiry: 90m}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
+			"store: {max_events: 1000, expiry: 90m}\ninput: {max_record_bytes: 1048576}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -219,6 +222,8 @@ type = "ebpf"
 [store]
 max_events = 1000
 expiry = "90m"
+[input]
+max_record_bytes = 1048576
 [plugin]
 path = "/usr/libexec/tsclientwatch-plugin"
 sha256 = "` + sum + `"
@@ -227,6 +232,7 @@ sha256 = "` + sum + `"
 "log": {"level": "debug"},
 "sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}],
 "store": {"max_events": 1000, "expiry": "90m"},
+"input": {"max_record_bytes": 1048576},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
 	}
 	for _, tt := range tests {
@@ -357,6 +363,9 @@ func TestInvalid(t *testing.T) {
 		{name: "duplicate file source", file: "sources: [{type: file, path: /var/log/x.evtx}, {type: live}, {type: file, path: /var/log/../log/x.evtx, follow: true}]",
 			key: "sources[2]", value: `{type file, path "/var/log/../log/x.evtx"} duplicates sources[0]`, allowed: "want each source once"},
 		{name: "duplicate live source", ext: "toml", file: "[[sources]]\ntype = \"ebpf\"\n[[sources]]\ntype = \"EBPF\"\n", key: "sources[1]", value: "{type ebpf} duplicates sources[0]", allowed: "want each source once"},
+		// input.max_record_bytes
+		{name: "max_record_bytes too small", file: "input: {max_record_bytes: 100}", key: "input.max_record_bytes", value: "100 is out of range", allowed: "want a whole number of bytes from 4096 to 1073741824"},
+		{name: "max_record_bytes word env", env: map[string]string{"TSCLIENTWATCH_INPUT_MAX_RECORD_BYTES": "16M"}, key: "input.max_record_bytes", value: `"16M" is not a whole number`, allowed: "want a whole number of bytes from 4096 to 1073741824", origin: "environment TSCLIENTWATCH_INPUT_MAX_RECORD_BYTES"},
 		// store.max_events
 		{name: "max_events word env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "abc"}, key: "store.max_events", value: `"abc" is not a whole number`, allowed: allowMax, origin: "environment TSCLIENTWATCH_STORE_MAX_EVENTS"},
 		{name: "max_events zero", file: "store: {max_events: 0}", key: "store.max_events", value: "0 is out of range", allowed: allowMax},

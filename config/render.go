@@ -14,6 +14,11 @@ type yamlConfig struct {
 	Sources  []yamlSource `yaml:"sources"`
 	Store    yamlStore    `yaml:"store"`
 	Plugin   yamlPlugin   `yaml:"plugin"`
+	Input    yamlInput    `yaml:"input"`
+}
+
+type yamlInput struct {
+	MaxRecordBytes int `yaml:"max_record_bytes"`
 }
 
 type yamlDetector struct {
@@ -56,6 +61,7 @@ func (c Config) YAML() ([]byte, error) {
 		Sources: []yamlSource{},
 		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, Expiry: c.Store.Expiry.String()},
 		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
+		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes},
 	}
 	for _, s := range c.Sources {
 		y.Sources = append(y.Sources, yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow})

@@ -39,6 +39,15 @@ type keyInfo struct {
 // cannot let the store grow until the host runs out of memory.
 const MaxStoreEvents = 10_000_000
 
+// Bounds of input.max_record_bytes: a record (an NDJSON line, a JSON
+// document, an XML event) longer than the setting is reported and skipped
+// without being held whole.
+const (
+	MinRecordBytes     = 4 << 10
+	MaxRecordBytes     = 1 << 30
+	DefaultRecordBytes = 16 << 20
+)
+
 // Allowed values of the keys inside one sources entry.
 var (
 	wantBool       = "true or false"
@@ -57,7 +66,9 @@ var schema = map[string]keyInfo{
 	"log.level": {kind: kindString, def: "info", env: true, want: "debug, info, warn or error"},
 	"sources": {kind: kindSources,
 		want: "a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of " + wantSourceType},
-	"store.max_events":        {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
+	"store.max_events": {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
+	"input.max_record_bytes": {kind: kindInt, def: DefaultRecordBytes, env: true,
+		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinRecordBytes, MaxRecordBytes)},
 	"store.expiry":            {kind: kindDuration, def: "1h", env: true, want: "a positive duration with a unit, e.g. 90s, 30m or 1h"},
 	"plugin.path":             {kind: kindString, def: "", env: true, want: "the path of the plugin binary, or empty to run the rule in process"},
 	"plugin.sha256":           {kind: kindString, def: "", env: true, want: "the plugin's SHA-256 checksum as 64 hexadecimal digits"},
@@ -289,6 +300,12 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	}
 	if cfg.Store.MaxEvents < 1 || cfg.Store.MaxEvents > MaxStoreEvents {
 		return Config{}, valueError(o, "store.max_events", v.Get("store.max_events"), "is out of range")
+	}
+	if cfg.Input.MaxRecordBytes, err = toInt(o, "input.max_record_bytes", v.Get("input.max_record_bytes")); err != nil {
+		return Config{}, err
+	}
+	if cfg.Input.MaxRecordBytes < MinRecordBytes || cfg.Input.MaxRecordBytes > MaxRecordBytes {
+		return Config{}, valueError(o, "input.max_record_bytes", v.Get("input.max_record_bytes"), "is out of range")
 	}
 	if cfg.Store.Expiry, err = toDuration(o, "store.expiry", v.Get("store.expiry")); err != nil {
 		return Config{}, err

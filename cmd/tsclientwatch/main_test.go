@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -453,5 +454,36 @@ func TestScanInterrupted(t *testing.T) {
 	code := runContext(ctx, []string{"scan", testdir.Shared(t, "evtx")}, nil, &out, &errOut)
 	if code != exitError || !strings.Contains(errOut.String(), "scan interrupted") {
 		t.Fatalf("code %d stderr %q", code, errOut.String())
+	}
+}
+
+// TestScanRecordCap: input.max_record_bytes bounds one NDJSON line; a longer
+// line is reported by file and line and skipped, the lines around it are
+// still read, and scan exits 2.
+func TestScanRecordCap(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	line := func(pid int, exe string) string {
+		return fmt.Sprintf(`{"@timestamp":"2024-03-12T09:41:07Z","event":{"type":["start"]},"host":{"os":{"type":"windows"}},"process":{"pid":%d,"executable":%q}}`+"\n", pid, exe)
+	}
+	long := `{"event":{"type":["start"]},"process":{"executable":"\\\\tsclient\\c\\big.exe","command_line":"` + strings.Repeat("A", 10000) + `"}}` + "\n"
+	logPath := filepath.Join(dir, "capped.ndjson")
+	os.WriteFile(logPath, []byte(line(1, `\\tsclient\c\a.exe`)+long+line(3, `\Device\Mup\tsclient\C\b.exe`)), 0o600)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfgPath, []byte("input:\n  max_record_bytes: 4096\n"), 0o600)
+
+	r := runCLI(t, nil, "--config", cfgPath, "scan", "--format", "ndjson", logPath)
+	if r.code != exitError {
+		t.Fatalf("code %d, want %d; stderr %q", r.code, exitError, r.stderr)
+	}
+	if recs := ndjsonLines(t, r.stdout); len(recs) != 2 {
+		t.Errorf("%d detections, want the 2 lines around the long one: %q", len(recs), r.stdout)
+	}
+	if !strings.Contains(r.stderr, "capped.ndjson: line 2") {
+		t.Errorf("stderr %q does not name the file and line of the long record", r.stderr)
+	}
+	// Without the cap (default 16 MiB) the long line is an ordinary detection.
+	if r := runCLI(t, nil, "scan", "--format", "ndjson", logPath); r.code != exitOK || len(ndjsonLines(t, r.stdout)) != 3 {
+		t.Errorf("default cap: code %d, stdout %q", r.code, r.stdout)
 	}
 }

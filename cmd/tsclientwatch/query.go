@@ -106,7 +106,7 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 	defer closeDetector()
 	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, Expiry: cfg.Store.Expiry})
 	c, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames)})
+		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
 	}

@@ -115,8 +115,9 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		Stdin:    cmd.InOrStdin(),
 		// Nearly every record is benign: look at raw bytes first and
 		// decode only what could match (detections are unchanged).
-		Prefilter: true,
-		Detector:  cfg.Detector,
+		Prefilter:      true,
+		Detector:       cfg.Detector,
+		MaxRecordBytes: cfg.Input.MaxRecordBytes,
 	})
 	if readErr == nil {
 		readErr = s.flush()

@@ -158,6 +158,10 @@ type Options struct {
 	Counters *Counters
 	// Stdin is read for the path "-"; nil means os.Stdin.
 	Stdin io.Reader
+	// MaxRecordBytes caps one NDJSON line, JSON document or XML event
+	// (config input.max_record_bytes); a longer one is reported and
+	// skipped without being held whole. 0 means each reader's default.
+	MaxRecordBytes int
 	// MaxSpool caps the temporary copy of an EVTX log read from standard
 	// input or from gzip; 0 means DefaultMaxSpool.
 	MaxSpool int64
@@ -234,7 +238,8 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 		},
 	}
 	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir,
-		prefilter: opts.Prefilter, detector: opts.Detector, maxSpool: opts.MaxSpool}
+		prefilter: opts.Prefilter, detector: opts.Detector, maxSpool: opts.MaxSpool,
+		maxRecord: opts.MaxRecordBytes}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -343,6 +348,7 @@ type runner struct {
 	prefilter bool
 	detector  detector.Config
 	maxSpool  int64
+	maxRecord int
 }
 
 // readEVTX reads one EVTX input with the runner's prefilter settings.
@@ -426,7 +432,7 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 		_, err := eventxml.Read(r.ctx, br, name, r.sink)
 		return err
 	case JSON:
-		_, err := jsonl.ReadWith(r.ctx, br, name, r.sink, jsonl.Options{Prefilter: r.prefilter, Config: r.detector,
+		_, err := jsonl.ReadWith(r.ctx, br, name, r.sink, jsonl.Options{Prefilter: r.prefilter, Config: r.detector, MaxDocument: r.maxRecord,
 			Skipped: func(n int64) { r.counters.RecordsSkipped.Add(n) }})
 		return err
 	default:
