@@ -267,7 +267,7 @@ func (f *follower) readChunk(ctx context.Context, chunk []byte) {
 	var st source.Stats
 	var err error
 	if f.format == file.EventXML {
-		st, err = eventxml.Read(ctx, bytes.NewReader(chunk), f.path, sink)
+		st, err = eventxml.Options{MaxEventSize: f.s.c.opts.MaxRecordBytes}.Read(ctx, bytes.NewReader(chunk), f.path, sink)
 	} else {
 		var js jsonl.Stats
 		js, err = jsonl.ReadWith(ctx, bytes.NewReader(chunk), f.path, sink, jsonl.Options{MaxDocument: f.s.c.opts.MaxRecordBytes})
@@ -316,7 +316,7 @@ func (f *follower) readWhole(ctx context.Context, fh *os.File, fi fs.FileInfo) {
 	if f.format == file.EVTX {
 		_, err = evtx.Read(ctx, io.NewSectionReader(fh, 0, size), size, f.path, sink)
 	} else {
-		_, err = eventxml.Read(ctx, io.NewSectionReader(fh, 0, size), f.path, sink)
+		_, err = eventxml.Options{MaxEventSize: f.s.c.opts.MaxRecordBytes}.Read(ctx, io.NewSectionReader(fh, 0, size), f.path, sink)
 	}
 	if err != nil && ctx.Err() == nil {
 		// A log being written may be caught mid-chunk; the next change

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
-	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
 
 // env returns a LookupEnv over a fixed map, so tests never see the real
@@ -583,14 +582,14 @@ func TestProcessEnvironment(t *testing.T) {
 	}
 }
 
-// TestExamples loads the sample files shipped in testdata/config: the three
+// TestExamples loads the sample files shipped in config/testdata: the three
 // formats give one configuration, and the broken ones fail by key.
 func TestExamples(t *testing.T) {
 	t.Parallel()
 	want := Default()
 	want.Sources = []SourceConfig{{Type: "file", Path: "/var/log/winlogbeat/winlogbeat.ndjson", Follow: true}, {Type: "live"}}
 	for _, name := range []string{"example.yaml", "example.toml", "example.json"} {
-		path := testdir.Testdata(t, "config", name)
+		path := filepath.Join("testdata", name)
 		cfg, err := load(t, Options{File: path})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -607,7 +606,7 @@ func TestExamples(t *testing.T) {
 		"syntax_error.json":  "syntax_error.json:4:3: json: invalid character '}'",
 		"duplicate_key.json": `duplicate_key.json:3:3: json: key "store" appears twice`,
 	} {
-		_, err := load(t, Options{File: testdir.Testdata(t, "config", name)})
+		_, err := load(t, Options{File: filepath.Join("testdata", name)})
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%s: err = %v, want %q", name, err, msg)
 		}
@@ -615,7 +614,7 @@ func TestExamples(t *testing.T) {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	path := testdir.Testdata(b, "config", "example.yaml")
+	path := filepath.Join("testdata", "example.yaml")
 	opts := Options{File: path, LookupEnv: env(map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "10"})}
 	for b.Loop() {
 		if _, err := Load(opts); err != nil {

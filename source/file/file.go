@@ -429,7 +429,12 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 	case EVTX:
 		return r.readSpooled(br, name)
 	case EventXML:
-		_, err := eventxml.Read(r.ctx, br, name, r.sink)
+		opt := eventxml.Options{MaxEventSize: r.maxRecord}
+		if r.prefilter {
+			opt.Needles = eventxml.Needles(r.detector)
+		}
+		st, err := eventxml.ReadWith(r.ctx, br, name, r.sink, opt)
+		r.counters.RecordsSkipped.Add(st.Skipped)
 		return err
 	case JSON:
 		_, err := jsonl.ReadWith(r.ctx, br, name, r.sink, jsonl.Options{Prefilter: r.prefilter, Config: r.detector, MaxDocument: r.maxRecord,

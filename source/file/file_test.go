@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -501,5 +502,54 @@ func TestWalkSkipsFilesThatAreNotLogs(t *testing.T) {
 	named := run(t, []string{filepath.Join(dir, "logs", "README.md")}, Options{})
 	if len(named.inputErr) != 1 || named.counters.Skipped.Load() != 0 || !strings.Contains(named.inputErr[0].Error(), "unknown format") {
 		t.Errorf("a file named explicitly must be an error, got errors=%v skipped=%d", named.inputErr, named.counters.Skipped.Load())
+	}
+}
+
+// TestPrefilterChangesNothing (issue 6): over every file of the project's
+// testdata and the shared data set, the detections with the readers'
+// prefilters on equal those of a full parse, in default and strict mode and
+// with configured mount names, and no record goes uncounted.
+func TestPrefilterChangesNothing(t *testing.T) {
+	t.Parallel()
+	paths := []string{testdir.Testdata(t), testdir.Shared(t)}
+	custom := detector.DefaultConfig()
+	custom.XrdpMountNames = []string{"rdp_drives"}
+	for name, cfg := range map[string]detector.Config{
+		"default": detector.DefaultConfig(),
+		"strict":  {Strict: true, Extensions: []string{".exe"}},
+		"custom":  custom,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := detector.MustNew(cfg)
+			detect := func(res *result) []detector.Detection {
+				var out []detector.Detection
+				for i := range res.events {
+					if d, ok := m.Match(&res.events[i]); ok {
+						out = append(out, d)
+					}
+				}
+				return out
+			}
+			full := run(t, paths, Options{Detector: cfg})
+			fast := run(t, paths, Options{Detector: cfg, Prefilter: true})
+			if full.err != nil || fast.err != nil {
+				t.Fatalf("errors: full %v, prefilter %v", full.err, fast.err)
+			}
+			want, got := detect(full), detect(fast)
+			if len(want) == 0 && name != "custom" {
+				t.Fatal("no detections in the full parse: the comparison would prove nothing")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("prefilter detections differ: %d vs %d full", len(got), len(want))
+			}
+			fc, pc := full.counters, fast.counters
+			if pc.Records.Load()+pc.RecordsSkipped.Load() != fc.Records.Load() || pc.RecordsSkipped.Load() == 0 {
+				t.Errorf("records: prefilter %d decoded + %d passed over, full parse %d", pc.Records.Load(), pc.RecordsSkipped.Load(), fc.Records.Load())
+			}
+			if len(fast.inputErr) != len(full.inputErr) || len(fast.bad) != len(full.bad) {
+				t.Errorf("errors differ: prefilter %d input / %d bad, full %d / %d", len(fast.inputErr), len(fast.bad), len(full.inputErr), len(full.bad))
+			}
+		})
 	}
 }
