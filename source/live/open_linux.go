@@ -50,7 +50,11 @@ func (f *fanotifyWatcher) Name() string                                    { ret
 func (f *fanotifyWatcher) Run(ctx context.Context, sink source.Sink) error { return f.w.Run(ctx, sink) }
 func (f *fanotifyWatcher) Close() error                                    { return f.w.Close() }
 func (f *fanotifyWatcher) Stats() Stats {
-	m := f.w.Mounts()
+	modes := f.w.Mode()
+	m := make([]string, 0, len(modes))
+	for point, mode := range modes {
+		m = append(m, fmt.Sprintf("%s (%s)", point, mode))
+	}
 	sort.Strings(m)
-	return Stats{Mechanism: Fanotify, Detail: fmt.Sprintf("FAN_OPEN_EXEC on %s", strings.Join(m, ", ")), Events: f.w.Events(), Lost: f.w.Lost()}
+	return Stats{Mechanism: Fanotify, Detail: "FAN_OPEN_EXEC on " + strings.Join(m, ", "), Events: f.w.Events(), Lost: f.w.Lost()}
 }
