@@ -37,7 +37,7 @@ func (c cpuClock) report(b *testing.B, events int, size int64) {
 func BenchmarkScan(b *testing.B) {
 	utf8In := generate(20000, 1000)
 	utf16In := utf16LE(string(utf8In), true)
-	needles := Needles(detector.DefaultConfig())
+	needles := detector.Needles(detector.DefaultConfig())
 	for _, bm := range []struct {
 		name string
 		in   []byte
@@ -85,7 +85,7 @@ func BenchmarkScan(b *testing.B) {
 // BenchmarkPrefilter measures the prefilter alone on one benign event.
 func BenchmarkPrefilter(b *testing.B) {
 	ev := []byte(processEvent(1, `C:\Windows\System32\cmd.exe`))
-	f := newPrefilter(Needles(detector.DefaultConfig()))
+	f := newPrefilter(detector.Needles(detector.DefaultConfig()))
 	b.SetBytes(int64(len(ev)))
 	for b.Loop() {
 		if !f.skippable(ev) {

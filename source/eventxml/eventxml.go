@@ -15,7 +15,7 @@
 //
 // # Prefilter
 //
-// With Options.Needles set (Needles(cfg) for the detector configuration in
+// With Options.Needles set (detector.Needles(cfg) for the detector configuration in
 // use), the reader frames each event, from "<Event" to the first "</Event>",
 // and decodes it only if the raw bytes could hold a needle. Everything else
 // is a candidate and decoded as usual: a needle in any case, even split by
@@ -71,7 +71,7 @@ type Options struct {
 	// Needles turns on the prefilter: an event whose raw bytes show none
 	// of them (ignoring ASCII case) and nothing that could spell one in
 	// disguise is framed and counted but not decoded, and nothing is
-	// emitted for it. Build them with Needles(cfg) from the configuration
+	// emitted for it. Build them with detector.Needles(cfg) from the configuration
 	// of the detector the events go to; only a caller that wants just
 	// what that rule can match (a scan) should set them. Nil or empty
 	// decodes every event. See the package documentation for what a

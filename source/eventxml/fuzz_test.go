@@ -90,7 +90,7 @@ func FuzzPrefilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		full := read(t, data, "f.xml", Options{MaxEventSize: 1 << 12})
 		for cname, cfg := range configs {
-			pf := read(t, data, "f.xml", Options{MaxEventSize: 1 << 12, Needles: Needles(cfg)})
+			pf := read(t, data, "f.xml", Options{MaxEventSize: 1 << 12, Needles: detector.Needles(cfg)})
 			if pf.skip < 0 || pf.skip > pf.stats.Records || int64(len(pf.events))+pf.skip > pf.stats.Records {
 				t.Fatalf("%s: %d emitted, %d skipped, stats %+v", cname, len(pf.events), pf.skip, pf.stats)
 			}
@@ -125,7 +125,7 @@ func FuzzPrefilterImage(f *testing.F) {
 			return
 		}
 		for cname, cfg := range configs {
-			pf := read(t, data, "f.xml", Options{Needles: Needles(cfg)})
+			pf := read(t, data, "f.xml", Options{Needles: detector.Needles(cfg)})
 			m := detector.MustNew(cfg)
 			want, got := detections(t, full, m), detections(t, pf, m)
 			if !slices.Equal(got, want) || pf.err != nil || pf.stats != full.stats {

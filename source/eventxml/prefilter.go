@@ -4,33 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
-
-	"github.com/tsclientwatch/tsclientwatch/detector"
 )
-
-// Needles returns the strings one of which, ignoring ASCII case, an event's
-// decoded text must contain before cfg's rule can fire on it: "tsclient",
-// which every Windows path form the rule knows contains, and, outside strict
-// mode, each xrdp mount name (the rule compares those exactly, so a
-// case-insensitive search finds a superset). A name containing another
-// needle is left out: the shorter one already finds it. Pass the result as
-// Options.Needles.
-func Needles(cfg detector.Config) []string {
-	all := []string{"tsclient"}
-	if !cfg.Strict {
-		all = append(all, cfg.XrdpMountNames...)
-	}
-	slices.SortStableFunc(all, func(a, b string) int { return len(a) - len(b) })
-	var out []string
-	for _, n := range all {
-		ln := strings.ToLower(n)
-		if n == "" || slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, strings.ToLower(k)) }) {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
-}
 
 // needle is one needle, lower-cased, with the index of the byte the search
 // looks for first.

@@ -15,29 +15,6 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
 
-func TestNeedles(t *testing.T) {
-	t.Parallel()
-	strict := detector.DefaultConfig()
-	strict.Strict = true
-	custom := detector.DefaultConfig()
-	custom.XrdpMountNames = []string{"RDP_Share", "my_tsclient_mount", ""}
-	tests := []struct {
-		name string
-		cfg  detector.Config
-		want []string
-	}{
-		{"default", detector.DefaultConfig(), []string{"tsclient", "xrdp_client", "xrdp-client", "thinclient_drives"}},
-		{"strict", strict, []string{"tsclient"}},
-		{"custom mounts", custom, []string{"tsclient", "RDP_Share"}},
-		{"zero", detector.Config{}, []string{"tsclient"}},
-	}
-	for _, tt := range tests {
-		if got := Needles(tt.cfg); !slices.Equal(got, tt.want) {
-			t.Errorf("%s: Needles = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestNewPrefilterRefuses(t *testing.T) {
 	t.Parallel()
 	for _, needles := range [][]string{nil, {}, {""}, {"tsclient", "a\nb"}, {"a\rb"}, {"a<b"}, {"a>b"}, {"a&b"}} {
@@ -67,10 +44,10 @@ var disguised = []struct{ name, image string }{
 
 func TestPrefilterSkippable(t *testing.T) {
 	t.Parallel()
-	def := newPrefilter(Needles(detector.DefaultConfig()))
+	def := newPrefilter(detector.Needles(detector.DefaultConfig()))
 	cfg := detector.DefaultConfig()
 	cfg.XrdpMountNames = []string{"RDP_Share"}
-	custom := newPrefilter(Needles(cfg))
+	custom := newPrefilter(detector.Needles(cfg))
 	cyr := newPrefilter([]string{"tsclient", "диск"})
 	type tc struct {
 		name  string
@@ -144,7 +121,7 @@ func checkParity(t *testing.T, name string, in []byte) (dets int, skipped int64)
 	full := read(t, in, name, Options{})
 	for cname, cfg := range parityConfigs() {
 		m := detector.MustNew(cfg)
-		pf := read(t, in, name, Options{Needles: Needles(cfg)})
+		pf := read(t, in, name, Options{Needles: detector.Needles(cfg)})
 		if fmt.Sprint(full.err) != fmt.Sprint(pf.err) {
 			t.Errorf("%s/%s: err %v with the prefilter, %v without", name, cname, pf.err, full.err)
 		}
@@ -227,7 +204,7 @@ func TestPrefilterParity(t *testing.T) {
 // a damaged event that holds a needle is decoded and reported.
 func TestPrefilterMalformed(t *testing.T) {
 	t.Parallel()
-	opts := Options{MaxEventSize: 4096, Needles: Needles(detector.DefaultConfig())}
+	opts := Options{MaxEventSize: 4096, Needles: detector.Needles(detector.DefaultConfig())}
 	a := processEvent(1, `C:\a.exe`)
 	giant := sysmonEvent(1, 9, "<Data Name='CommandLine'>"+strings.Repeat("x", 5000)+"</Data>")
 	tests := []struct {
@@ -270,7 +247,7 @@ func TestPrefilterMalformed(t *testing.T) {
 // ordinary event costs far less.
 func TestPrefilterWorkBounded(t *testing.T) {
 	t.Parallel()
-	f := newPrefilter(Needles(detector.DefaultConfig()))
+	f := newPrefilter(detector.Needles(detector.DefaultConfig()))
 	const n = 1 << 16
 	tests := []struct {
 		name  string

@@ -431,7 +431,7 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 	case EventXML:
 		opt := eventxml.Options{MaxEventSize: r.maxRecord}
 		if r.prefilter {
-			opt.Needles = eventxml.Needles(r.detector)
+			opt.Needles = detector.Needles(r.detector)
 		}
 		st, err := eventxml.ReadWith(r.ctx, br, name, r.sink, opt)
 		r.counters.RecordsSkipped.Add(st.Skipped)
