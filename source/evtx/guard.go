@@ -24,11 +24,21 @@ type guard struct {
 	known map[uint32]int // template definition offset -> cost of expanding it
 	added []uint32       // templates first seen in the current record
 	steps int
+	// decoded counts the string and binary bytes the decoder will convert
+	// (and so allocate) in the chunk's accepted records: a BinXml value
+	// of length 0 is parsed in place again for every value descriptor, so
+	// a few bytes can make it convert one long text thousands of times.
+	decoded int
 }
 
 const (
 	guardMaxSteps = 1 << 17 // per record; real records use a few hundred
 	guardMaxDepth = 48      // nested template definitions and BinXml values
+	// guardMaxDecoded bounds guard.decoded per chunk. A real chunk
+	// converts each value once and each name once per reference: well
+	// under 1 MiB.
+	guardMaxDecoded = 8 << 20
+	sidMaxLen       = 8 + 15*4
 )
 
 var errBudget = errors.New("too complex (decoder work bound exceeded)")
@@ -41,8 +51,10 @@ func newGuard(chunk []byte) *guard {
 func (g *guard) record(off, end int) error {
 	g.steps = 0
 	g.added = g.added[:0]
+	decoded := g.decoded
 	_, err := g.binxml(off, 0)
 	if err != nil {
+		g.decoded = decoded // the record is blanked: the decoder never converts it
 		for _, id := range g.added {
 			delete(g.known, id)
 		}
@@ -86,14 +98,43 @@ func (g *guard) bytes(off *int, n int) {
 	}
 }
 
-func (g *guard) name(off *int) {
+// name walks a name reference. The decoder reads a name's characters with
+// a length taken from the file and allocates that length (up to 128 KiB)
+// when it runs past the chunk, once per reference: a name is refused
+// unless it lies wholly inside the chunk, as every real one does.
+func (g *guard) name(off *int) error {
 	at := int(g.u32(off))
 	if at != *off {
-		return // interned elsewhere in the chunk; read without moving
+		// Interned elsewhere in the chunk; read without moving.
+		if at+8 > len(g.b) {
+			return fmt.Errorf("name at chunk offset %d lies outside the chunk", at)
+		}
+		return g.within(at+8, (int(binary.LittleEndian.Uint16(g.b[at+6:]))+1)*2, "name")
 	}
 	*off += 4 + 2 // next-string offset, hash
+	if *off+2 > len(g.b) {
+		return fmt.Errorf("name at chunk offset %d runs past the end of the chunk", at)
+	}
 	n := int(g.u16(off)) + 1
+	if err := g.within(*off, n*2, "name"); err != nil {
+		return err
+	}
 	g.bytes(off, n*2)
+	return nil
+}
+
+// within refuses a value of n bytes at chunk offset at that runs past the
+// chunk: the decoder allocates a zeroed buffer of the declared size for
+// it instead of failing, and no real record holds one.
+func (g *guard) within(at, n int, what string) error {
+	if at < 0 || at+n > len(g.b) {
+		return fmt.Errorf("%s of %d bytes at chunk offset %d runs past the end of the chunk", what, n, at)
+	}
+	g.decoded += n
+	if g.decoded > guardMaxDecoded {
+		return errBudget
+	}
+	return nil
 }
 
 func (g *guard) step(n int) error {
@@ -119,7 +160,9 @@ func (g *guard) binxml(off, depth int) (int, error) {
 			return off, nil
 		case 0x01, 0x41: // open start element
 			off += 2 + 4
-			g.name(&off)
+			if err := g.name(&off); err != nil {
+				return off, err
+			}
 			if tag == 0x41 {
 				g.u32(&off)
 			}
@@ -127,9 +170,14 @@ func (g *guard) binxml(off, depth int) (int, error) {
 		case 0x05, 0x45: // value text
 			g.u8(&off)
 			n := int(g.u16(&off))
+			if err := g.within(off, n*2, "text"); err != nil {
+				return off, err
+			}
 			g.bytes(&off, n*2)
 		case 0x06, 0x46: // attribute
-			g.name(&off)
+			if err := g.name(&off); err != nil {
+				return off, err
+			}
 		case 0x07, 0x47, 0x08, 0x48, 0x09, 0x49, 0x0A, 0x0B:
 			// The decoder consumes nothing for these.
 		case 0x0C:
@@ -240,6 +288,12 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 				g.bytes(&off, argLen)
 			}
 		case 0x13: // SID: the decoder formats one number per 4 bytes
+			// and builds the string by repeated concatenation, quadratic
+			// in the length; a SID has at most 15 sub-authorities
+			// (SID_MAX_SUB_AUTHORITIES), 8+15*4 bytes.
+			if argLen > sidMaxLen {
+				return off, false, fmt.Errorf("SID value of %d bytes (at most %d)", argLen, sidMaxLen)
+			}
 			g.u8(&off)
 			g.u8(&off)
 			g.bytes(&off, 6)
@@ -255,6 +309,11 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 			}
 			off += argLen
 		default:
+			// Strings, binary, GUIDs and unknown types are read with
+			// the decoder's ConsumeBytes.
+			if err := g.within(off, argLen, "value"); err != nil {
+				return off, false, err
+			}
 			g.bytes(&off, argLen)
 		}
 	}
