@@ -14,19 +14,21 @@ import (
 )
 
 type execEvent struct {
-	_       structs.HostLayout
-	KtimeNs uint64
-	Pid     uint32
-	Ppid    uint32
-	Uid     uint32
-	Flags   uint32
-	PathLen uint32
-	ArgvLen uint32
-	Depth   uint32
-	Pad     uint32
-	Fstype  [32]int8
-	Comm    [16]int8
-	Data    [5376]int8
+	_           structs.HostLayout
+	KtimeNs     uint64
+	Pid         uint32
+	Ppid        uint32
+	Uid         uint32
+	Flags       uint32
+	PathLen     uint32
+	ArgvLen     uint32
+	Depth       uint32
+	CwdLen      uint32
+	FilenameLen uint32
+	Pad         uint32
+	Fstype      [32]int8
+	Comm        [16]int8
+	Data        [13568]int8
 }
 
 // Names of all BPF objects in the ELF.

@@ -10,24 +10,33 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
 )
 
 // Sizes and flags shared with exec.bpf.c; change both together.
 const (
-	headerSize = 88   // fixed part of struct event
+	headerSize = 96   // fixed part of struct event
 	pathBuf    = 4096 // PATH_BUF
 	nameMax    = 256  // NAME_MAX
+	fnameMax   = 4096 // FNAME_MAX
 	argvMax    = 1024 // ARGV_MAX
-	maxData    = pathBuf + nameMax + argvMax
+	walkMax    = 2*pathBuf + nameMax
+	maxData    = walkMax + fnameMax + argvMax
 )
 
 // Flags set by the BPF program on a record.
 const (
-	FlagPathTruncated = 1 << iota // deeper than 64 components or longer than 4 KiB
-	FlagArgvTruncated             // argv longer than 1 KiB
-	FlagNoFile                    // the exec had no file (never seen in practice)
+	FlagPathTruncated     = 1 << iota // deeper than 64 components or longer than 4 KiB
+	FlagArgvTruncated                 // argv longer than 1 KiB
+	FlagNoFile                        // the exec had no file (never seen in practice)
+	FlagInterp                        // an interpreter took over: a #! script or binfmt_misc
+	FlagCwdTruncated                  // the working directory was cut like a long Path
+	FlagNoCwd                         // the task had no working directory to walk
+	FlagFilenameTruncated             // the execve path filled FNAME_MAX
 )
 
 // Record is one exec as the BPF program reported it.
@@ -42,14 +51,53 @@ type Record struct {
 	FSType string
 	Comm   string // the new task's comm (the file name, 15 bytes at most)
 	// Path is the executable's absolute path, walked from the file the
-	// kernel opened, across mounts, up to the mount namespace root.
+	// kernel opened, across mounts, up to the mount namespace root. For a
+	// #! script it is the interpreter (/usr/bin/dash): the kernel has
+	// swapped the script's file for the interpreter's by the tracepoint.
 	Path string
+	// Cwd is the working directory, walked like Path; empty when the
+	// task had none (FlagNoCwd).
+	Cwd string
+	// Filename is the path string execve was given, as written: it may be
+	// relative ("./run.sh") or name a descriptor ("/dev/fd/3" for
+	// fexecve, "/dev/fd/3/run.sh" for execveat with a directory fd).
+	Filename string
 	// Argv is the new program's arguments, at most argvMax bytes of them.
 	Argv []string
 }
 
 // CommandLine joins Argv with spaces, as ps does.
 func (r *Record) CommandLine() string { return strings.Join(r.Argv, " ") }
+
+// Interpreted reports whether an interpreter ran in place of the file
+// execve was given (a #! script, or a binfmt_misc handler).
+func (r *Record) Interpreted() bool { return r.Flags&FlagInterp != 0 }
+
+// Script returns the absolute path of the script an interpreter was started
+// for: Filename when absolute, else Filename joined to Cwd and cleaned. ok
+// is false when the exec was not interpreted or the script cannot be named
+// from the record: the path names a descriptor (/dev/fd/N, whose target
+// the record does not carry), the path or cwd was cut short, or a relative
+// path came without a cwd. Joining is lexical, so "../x" through a symlinked
+// directory in the execve string can differ from what the kernel resolved;
+// Cwd itself has no symlinks.
+func (r *Record) Script() (script string, ok bool) {
+	if !r.Interpreted() || r.Filename == "" || r.Flags&FlagFilenameTruncated != 0 {
+		return "", false
+	}
+	name := r.Filename
+	if !path.IsAbs(name) {
+		if r.Cwd == "" || r.Flags&(FlagCwdTruncated|FlagNoCwd) != 0 {
+			return "", false
+		}
+		name = path.Join(r.Cwd, name)
+	}
+	name = path.Clean(name)
+	if name == "/dev/fd" || strings.HasPrefix(name, "/dev/fd/") || strings.HasPrefix(name, "/proc/") {
+		return "", false
+	}
+	return name, true
+}
 
 var errShort = errors.New("record shorter than its header")
 
@@ -66,20 +114,28 @@ func Decode(b []byte) (Record, error) {
 		PPID:   le.Uint32(b[12:]),
 		UID:    le.Uint32(b[16:]),
 		Flags:  le.Uint32(b[20:]),
-		FSType: cstring(b[40:72]),
-		Comm:   cstring(b[72:88]),
+		FSType: cstring(b[48:80]),
+		Comm:   cstring(b[80:96]),
 	}
 	pathLen := int(le.Uint32(b[24:]))
 	argvLen := int(le.Uint32(b[28:]))
-	if pathLen > pathBuf+nameMax || argvLen > argvMax {
-		return Record{}, fmt.Errorf("record lengths out of range: path %d, argv %d", pathLen, argvLen)
+	cwdLen := int(le.Uint32(b[36:]))
+	fileLen := int(le.Uint32(b[40:]))
+	if pathLen > pathBuf+nameMax || pathLen+cwdLen > walkMax || fileLen > fnameMax || argvLen > argvMax {
+		return Record{}, fmt.Errorf("record lengths out of range: path %d, cwd %d, filename %d, argv %d", pathLen, cwdLen, fileLen, argvLen)
 	}
 	data := b[headerSize:]
-	if len(data) < pathLen+argvLen {
-		return Record{}, fmt.Errorf("record truncated: %d data bytes, header says %d+%d", len(data), pathLen, argvLen)
+	if want := pathLen + cwdLen + fileLen + argvLen; len(data) < want {
+		return Record{}, fmt.Errorf("record truncated: %d data bytes, header says %d+%d+%d+%d", len(data), pathLen, cwdLen, fileLen, argvLen)
 	}
 	r.Path = joinReversed(data[:pathLen])
-	r.Argv = splitArgv(data[pathLen : pathLen+argvLen])
+	data = data[pathLen:]
+	if r.Flags&FlagNoCwd == 0 {
+		r.Cwd = joinReversed(data[:cwdLen])
+	}
+	data = data[cwdLen:]
+	r.Filename = cstring(data[:fileLen])
+	r.Argv = splitArgv(data[fileLen : fileLen+argvLen])
 	return r, nil
 }
 
@@ -110,4 +166,20 @@ func cstring(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// fillEvent sets the fields of ev that come from r alone. A script is
+// reported by its own path, as fanotify sees it and as the rule needs it
+// (the rule matches the executable); the interpreter stays visible in the
+// command line, which the kernel starts with the #! line's interpreter and
+// its argument. Anything else keeps the kernel-resolved path.
+func fillEvent(r *Record, ev *detector.Event) {
+	ev.PID = int64(r.PID)
+	ev.ParentPID = int64(r.PPID)
+	ev.Executable = r.Path
+	if s, ok := r.Script(); ok {
+		ev.Executable = s
+	}
+	ev.CommandLine = r.CommandLine()
+	ev.WorkingDirectory = r.Cwd
 }

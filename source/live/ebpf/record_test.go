@@ -2,16 +2,20 @@ package ebpf
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
 )
 
-// recordedSample builds, byte by byte, the record the program sends for
+// builtSample builds, byte by byte, the record the program sends for
 // `cd <tmp>/home/u/thinclient_drives/C: && ./tools/tool a b` on a bindfs
-// mount: header, path components leaf first, then argv. (Real records from
-// the kernel are decoded by the FUSE tests in source/live.)
-func recordedSample() []byte {
+// mount: header, path components leaf first, the cwd's the same way, the
+// execve path, then argv. testdata/script_exec.bin is a real one.
+func builtSample() []byte {
 	b := make([]byte, headerSize)
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], 123456789)
@@ -20,22 +24,34 @@ func recordedSample() []byte {
 	le.PutUint32(b[16:], 1000)
 	le.PutUint32(b[20:], 0)
 	path := "tool\x00tools\x00C:\x00thinclient_drives\x00u\x00home\x00tmp\x00"
+	cwd := "C:\x00thinclient_drives\x00u\x00home\x00tmp\x00"
+	file := "./tools/tool\x00"
 	argv := "./tools/tool\x00a\x00b\x00"
 	le.PutUint32(b[24:], uint32(len(path)))
 	le.PutUint32(b[28:], uint32(len(argv)))
 	le.PutUint32(b[32:], 7)
-	copy(b[40:], "fuse.bindfs")
-	copy(b[72:], "tool")
-	return append(append(b, path...), argv...)
+	le.PutUint32(b[36:], uint32(len(cwd)))
+	le.PutUint32(b[40:], uint32(len(file)))
+	copy(b[48:], "fuse.bindfs")
+	copy(b[80:], "tool")
+	return append(append(append(append(b, path...), cwd...), file...), argv...)
 }
 
 func TestDecode(t *testing.T) {
-	r, err := Decode(recordedSample())
+	r, err := Decode(builtSample())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Path != "/tmp/home/u/thinclient_drives/C:/tools/tool" {
 		t.Errorf("Path = %q", r.Path)
+	}
+	if r.Cwd != "/tmp/home/u/thinclient_drives/C:" || r.Filename != "./tools/tool" || r.Interpreted() {
+		t.Errorf("Cwd %q Filename %q Flags %#x", r.Cwd, r.Filename, r.Flags)
+	}
+	var ev detector.Event
+	fillEvent(&r, &ev)
+	if ev.Executable != r.Path || ev.WorkingDirectory != r.Cwd {
+		t.Errorf("event %+v", ev)
 	}
 	if r.PID != 4242 || r.PPID != 4200 || r.UID != 1000 || r.BootNS != 123456789 {
 		t.Errorf("ids = %+v", r)
@@ -48,8 +64,83 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeRecorded decodes a record the kernel sent (Linux 6.18, see
+// TestRecordSample): `./run.sh a b`, a #!/bin/sh script, run from its
+// directory on a bindfs mount at /tmp/tswrec/home/u/thinclient_drives.
+func TestDecodeRecorded(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "script_exec.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dir = "/tmp/tswrec/home/u/thinclient_drives/C:/tools"
+	if r.Path != "/usr/bin/dash" || r.Cwd != dir || r.Filename != "./run.sh" || !r.Interpreted() {
+		t.Errorf("Path %q Cwd %q Filename %q Flags %#x", r.Path, r.Cwd, r.Filename, r.Flags)
+	}
+	if r.CommandLine() != "/bin/sh ./run.sh a b" || r.Comm != "run.sh" || r.FSType != "ext4" || r.PID == 0 || r.PPID == 0 {
+		t.Errorf("record %+v", r)
+	}
+	var ev detector.Event
+	fillEvent(&r, &ev)
+	if ev.Executable != dir+"/run.sh" || ev.WorkingDirectory != dir || ev.CommandLine != "/bin/sh ./run.sh a b" {
+		t.Errorf("event %+v", ev)
+	}
+	var m []detector.Detection
+	ev.Type, ev.HostOS = detector.TypeStart, detector.OSLinux
+	m, _ = detector.MustNew(detector.DefaultConfig()).Detect(t.Context(), []detector.Event{ev}, m)
+	if len(m) != 1 || m[0].Form != detector.FormXrdp || m[0].SharePath != "/tools/run.sh" {
+		t.Errorf("detections %+v", m)
+	}
+}
+
+// TestScript covers how the script of an interpreted exec is named.
+func TestScript(t *testing.T) {
+	tests := []struct {
+		name   string
+		r      Record
+		want   string
+		wantOK bool
+	}{
+		{"absolute", Record{Flags: FlagInterp, Filename: "/m/C:/run.sh", Cwd: "/"}, "/m/C:/run.sh", true},
+		{"relative", Record{Flags: FlagInterp, Filename: "./run.sh", Cwd: "/m/C:/tools"}, "/m/C:/tools/run.sh", true},
+		{"relative up", Record{Flags: FlagInterp, Filename: "../tools//run.sh", Cwd: "/m/C:/bin"}, "/m/C:/tools/run.sh", true},
+		{"bare name", Record{Flags: FlagInterp, Filename: "run.sh", Cwd: "/m"}, "/m/run.sh", true},
+		{"not interpreted", Record{Filename: "/m/C:/tool", Cwd: "/"}, "", false},
+		{"fexecve", Record{Flags: FlagInterp, Filename: "/dev/fd/3", Cwd: "/m"}, "", false},
+		{"execveat dirfd", Record{Flags: FlagInterp, Filename: "/dev/fd/3/run.sh", Cwd: "/m"}, "", false},
+		{"proc fd", Record{Flags: FlagInterp, Filename: "/proc/self/fd/3", Cwd: "/m"}, "", false},
+		{"relative, no cwd", Record{Flags: FlagInterp | FlagNoCwd, Filename: "./run.sh"}, "", false},
+		{"relative, cwd cut", Record{Flags: FlagInterp | FlagCwdTruncated, Filename: "./run.sh", Cwd: "/a"}, "", false},
+		{"absolute, cwd cut", Record{Flags: FlagInterp | FlagCwdTruncated, Filename: "/m/run.sh", Cwd: "/a"}, "/m/run.sh", true},
+		{"filename cut", Record{Flags: FlagInterp | FlagFilenameTruncated, Filename: "/m/ru", Cwd: "/"}, "", false},
+		{"empty filename", Record{Flags: FlagInterp, Cwd: "/"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.r.Script()
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("Script() = %q, %v; want %q, %v", got, ok, tt.want, tt.wantOK)
+			}
+			ev := detector.Event{}
+			r := tt.r
+			r.Path = "/usr/bin/dash"
+			fillEvent(&r, &ev)
+			want := r.Path
+			if tt.wantOK {
+				want = tt.want
+			}
+			if ev.Executable != want {
+				t.Errorf("Executable = %q, want %q", ev.Executable, want)
+			}
+		})
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
-	good := recordedSample()
+	good := builtSample()
 	tests := []struct {
 		name string
 		b    []byte
@@ -63,6 +154,21 @@ func TestDecodeErrors(t *testing.T) {
 			binary.LittleEndian.PutUint32(b[24:], pathBuf+nameMax+1)
 			return b
 		}(), "out of range"},
+		{"cwd too long", func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[36:], walkMax)
+			return b
+		}(), "out of range"},
+		{"filename too long", func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[40:], fnameMax+1)
+			return b
+		}(), "out of range"},
+		{"cwd past the end", func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[36:], 200)
+			return b
+		}(), "record truncated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,21 +181,22 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeEdges(t *testing.T) {
-	b := recordedSample()[:headerSize]
-	// No path (FLAG_NO_FILE) and no argv.
-	binary.LittleEndian.PutUint32(b[24:], 0)
-	binary.LittleEndian.PutUint32(b[28:], 0)
+	b := builtSample()[:headerSize]
+	// No path (FLAG_NO_FILE), no cwd (FLAG_NO_CWD), no filename, no argv.
+	for _, off := range []int{24, 28, 36, 40} {
+		binary.LittleEndian.PutUint32(b[off:], 0)
+	}
+	binary.LittleEndian.PutUint32(b[20:], FlagNoFile|FlagNoCwd)
 	r, err := Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Path != "/" || r.Argv != nil {
-		t.Errorf("Path %q Argv %q", r.Path, r.Argv)
+	if r.Path != "/" || r.Argv != nil || r.Cwd != "" || r.Filename != "" {
+		t.Errorf("Path %q Argv %q Cwd %q Filename %q", r.Path, r.Argv, r.Cwd, r.Filename)
 	}
 	// argv cut by the bound has no final NUL.
 	b = append(b[:headerSize:headerSize], "x\x00abc"...)
 	binary.LittleEndian.PutUint32(b[28:], 5)
-	binary.LittleEndian.PutUint32(b[24:], 0)
 	r, err = Decode(b)
 	if err != nil {
 		t.Fatal(err)
@@ -109,13 +216,14 @@ func TestLayout(t *testing.T) {
 	if n := len(e.Data); n != maxData {
 		t.Errorf("data size %d, want %d", n, maxData)
 	}
-	if unsafe.Offsetof(e.Fstype) != 40 || unsafe.Offsetof(e.Comm) != 72 || unsafe.Offsetof(e.PathLen) != 24 {
+	if unsafe.Offsetof(e.Fstype) != 48 || unsafe.Offsetof(e.Comm) != 80 || unsafe.Offsetof(e.PathLen) != 24 ||
+		unsafe.Offsetof(e.ArgvLen) != 28 || unsafe.Offsetof(e.CwdLen) != 36 || unsafe.Offsetof(e.FilenameLen) != 40 {
 		t.Error("header field offsets moved")
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
-	s := recordedSample()
+	s := builtSample()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Decode(s); err != nil {

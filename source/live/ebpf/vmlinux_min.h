@@ -96,16 +96,23 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
+struct fs_struct {
+	struct path pwd;
+};
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
 	const struct cred *cred;
 	struct mm_struct *mm;
+	struct fs_struct *fs;
 };
 
 struct linux_binprm {
 	struct file *file;
+	const char *filename;
+	const char *interp;
 };
 
 #pragma clang attribute pop

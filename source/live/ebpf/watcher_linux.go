@@ -150,16 +150,13 @@ func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 // Event fills ev from r: a Linux process start from the "ebpf" source.
 func (w *Watcher) event(r *Record, ev *detector.Event) {
 	*ev = detector.Event{
-		Time:        time.Unix(0, int64(r.BootNS)).Add(w.bootToWall),
-		Type:        detector.TypeStart,
-		PID:         int64(r.PID),
-		ParentPID:   int64(r.PPID),
-		Executable:  r.Path,
-		CommandLine: r.CommandLine(),
-		User:        w.userName(r.UID),
-		HostOS:      detector.OSLinux,
-		Source:      "ebpf",
+		Time:   time.Unix(0, int64(r.BootNS)).Add(w.bootToWall),
+		Type:   detector.TypeStart,
+		User:   w.userName(r.UID),
+		HostOS: detector.OSLinux,
+		Source: "ebpf",
 	}
+	fillEvent(r, ev)
 }
 
 // userName resolves uid through os/user once per uid; Run is the only
