@@ -272,3 +272,72 @@ func TestEBPFOnFUSEMount(t *testing.T) {
 func TestFanotifyOnFUSEMount(t *testing.T) {
 	exercise(t, Fanotify, newFixture(t, nil))
 }
+
+// TestEBPFScriptOnFUSEMount: a #!/bin/sh script on the mount runs under
+// the interpreter, whose file is what the kernel holds at the exec
+// tracepoint; eBPF must still report the script's own path (by absolute
+// and by relative execve path) with the working directory, and the same
+// script outside the mount must not be detected.
+func TestEBPFScriptOnFUSEMount(t *testing.T) {
+	f := newFixture(t, nil)
+	script := filepath.Join(f.toolDir, "run.sh")
+	outside := filepath.Join(filepath.Dir(f.outside), "run.sh")
+	for _, p := range []string{script, outside} {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := Open(context.Background(), Options{Mechanism: EBPF})
+	if err != nil {
+		t.Fatalf("Open(ebpf): %v", err)
+	}
+	c := &collector{root: f.root, cond: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, c.sink()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		w.Close()
+	}()
+
+	absPID := f.run(t, f.root, script, "abs")
+	relPID := f.run(t, f.toolDir, "./run.sh", "rel")
+	outPID := f.run(t, filepath.Dir(outside), "./run.sh", "out")
+	evs := c.wait(3)
+	byPID := map[int64]detector.Event{}
+	for _, e := range evs {
+		byPID[e.PID] = e
+	}
+	for _, tt := range []struct {
+		name     string
+		pid      int64
+		exe, cwd string
+		detected bool
+	}{
+		{"absolute", absPID, script, f.root, true},
+		{"relative", relPID, script, f.toolDir, true},
+		{"outside", outPID, outside, filepath.Dir(outside), false},
+	} {
+		e, ok := byPID[tt.pid]
+		if !ok {
+			t.Errorf("%s: pid %d not reported (events: %+v)", tt.name, tt.pid, evs)
+			continue
+		}
+		if e.Executable != tt.exe || e.WorkingDirectory != tt.cwd || !strings.HasPrefix(e.CommandLine, "/bin/sh ") {
+			t.Errorf("%s: got Executable %q WorkingDirectory %q CommandLine %q; want %q in %q, run by /bin/sh",
+				tt.name, e.Executable, e.WorkingDirectory, e.CommandLine, tt.exe, tt.cwd)
+		}
+		dets, _ := detector.MustNew(detector.DefaultConfig()).Detect(context.Background(), []detector.Event{e}, nil)
+		if got := len(dets) == 1; got != tt.detected {
+			t.Errorf("%s: detected %v, want %v (%+v)", tt.name, got, tt.detected, dets)
+		} else if got && (dets[0].Form != detector.FormXrdp || dets[0].ClientDrive != "C:" || dets[0].SharePath != "/tools/run.sh") {
+			t.Errorf("%s: detection %+v", tt.name, dets[0])
+		}
+	}
+	if st := w.Stats(); st.Lost != 0 {
+		t.Errorf("lost %d events", st.Lost)
+	}
+}

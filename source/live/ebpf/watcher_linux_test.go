@@ -12,7 +12,32 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
+
+// TestLoadBothAttachments loads and attaches each program, so the raw
+// tracepoint fallback (never picked on a kernel with BTF) also passes the
+// verifier.
+func TestLoadBothAttachments(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testdir.SkipOutsideCI(t, "loading BPF programs needs root")
+	}
+	spec, err := loadExec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"tp_btf", "raw_tracepoint"} {
+		w := &Watcher{}
+		if err := w.load(spec, mode); err != nil {
+			t.Errorf("%s: %v", mode, err)
+			continue
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("%s: close: %v", mode, err)
+		}
+	}
+}
 
 // recordFlag re-records testdata/script_exec.bin, the real ring buffer
 // sample TestDecodeRecorded decodes. It needs root and bindfs:
