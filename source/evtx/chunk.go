@@ -75,6 +75,12 @@ func frameChunk(buf []byte, n, index int, base int64, name string, report func(*
 		chunkErr(0, "bad chunk signature %q, chunk skipped", buf[:len(chunkMagic)])
 		return chunkFrame{}
 	}
+	if n < chunkHeaderSize {
+		// The header's checksum and fields lie (partly) beyond the end of
+		// the file: nothing in the chunk can be checked or read.
+		chunkErr(n, "file ends %d bytes into the chunk, inside its header (truncated)", n)
+		return chunkFrame{}
+	}
 	// Records end at the header's free space offset; what follows is slack
 	// holding remnants of overwritten records (exported logs keep whole
 	// old records there, with template references that no longer

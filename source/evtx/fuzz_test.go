@@ -124,10 +124,13 @@ func FuzzChunk(f *testing.F) {
 			}
 		}
 		// A truncated chunk takes the same path with fewer bytes from the
-		// file: cut it where the fuzzer's input ends.
+		// file (the rest of buf zero, as ReadWith leaves it): cut it where
+		// the fuzzer's input ends. Reports then point into the bytes read
+		// or at the end of the file.
 		if n := len(data); n < chunkSize {
-			_, bad, _ := decodeOnce(chunk[:n:n], n) // short slice: framing must not read past n
-			_ = bad
+			clear(chunk[n:])
+			_, bad, _ := decodeOnce(chunk, n)
+			checkReports(t, bad, fuzzChunkBase, fuzzChunkBase+int64(n)+1)
 		}
 	})
 }
@@ -188,7 +191,8 @@ func FuzzFile(f *testing.F) {
 			}
 			return
 		}
-		checkReports(t, full.bad, 0, max(int64(len(data)), 1))
+		// A truncation is reported at the end of the file.
+		checkReports(t, full.bad, 0, int64(len(data))+1)
 		var bad, withID int64
 		for _, e := range full.bad {
 			bad++
@@ -280,6 +284,7 @@ func seedChunks(tb testing.TB) [][]byte {
 		templateChunk(tb, templateOpts{nest: 200}),
 		templateChunk(tb, templateOpts{openDepth: 2000}),
 		templateChunk(tb, templateOpts{nargs: 14000, argType: 0x21, tailText: 2000}),
+		templateChunk(tb, templateOpts{openDepth: 1500, uses: 1000}),
 	}
 	return chunks
 }
@@ -563,7 +568,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	names := []string{"sample", "writer", "template", "template-reused", "huge-value-count",
 		"values-past-end", "sid-64k", "bad-definition-offset", "definition-in-header",
-		"nested-binxml-200", "open-depth-2000", "binxml-reparse"}
+		"nested-binxml-200", "open-depth-2000", "binxml-reparse", "template-bomb"}
 	write := func(target, name string, b []byte, flag bool) {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -24,6 +24,11 @@ type guard struct {
 	known map[uint32]int // template definition offset -> cost of expanding it
 	added []uint32       // templates first seen in the current record
 	steps int
+	// total is the steps of the chunk's accepted records. Each use of a
+	// template expands (and allocates) its whole tree again, so tiny
+	// records that each use one large template could otherwise make the
+	// decoder build millions of nodes for one chunk.
+	total int
 	// decoded counts the string and binary bytes the decoder will convert
 	// (and so allocate) in the chunk's accepted records: a BinXml value
 	// of length 0 is parsed in place again for every value descriptor, so
@@ -33,7 +38,10 @@ type guard struct {
 
 const (
 	guardMaxSteps = 1 << 17 // per record; real records use a few hundred
-	guardMaxDepth = 48      // nested template definitions and BinXml values
+	// guardMaxChunkSteps bounds a chunk's records together; the busiest
+	// real chunk of the shared corpus (284 files) takes 33642 steps.
+	guardMaxChunkSteps = 1 << 17
+	guardMaxDepth      = 48 // nested template definitions and BinXml values
 	// guardMaxDecoded bounds guard.decoded per chunk. A real chunk
 	// converts each value once and each name once per reference: well
 	// under 1 MiB.
@@ -58,8 +66,10 @@ func (g *guard) record(off, end int) error {
 		for _, id := range g.added {
 			delete(g.known, id)
 		}
+		return err
 	}
-	return err
+	g.total += g.steps
+	return nil
 }
 
 // The accessors below reproduce the decoder's cursor semantics: a read past
@@ -139,7 +149,7 @@ func (g *guard) within(at, n int, what string) error {
 
 func (g *guard) step(n int) error {
 	g.steps += n
-	if g.steps > guardMaxSteps {
+	if g.steps > guardMaxSteps || g.total+g.steps > guardMaxChunkSteps {
 		return errBudget
 	}
 	return nil
