@@ -126,6 +126,7 @@ func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st
 		// chunks carry their own framing, so go on.
 		sink.Report(&source.RecordError{File: name, Offset: 124,
 			Err: fmt.Errorf("file header checksum %#08x, computed %#08x", h.checksum, h.computedSum)})
+		st.Bad++
 	}
 	// Chunks are found by walking the file, not from the header's chunk
 	// count: a dirty file's header lags behind its chunks.

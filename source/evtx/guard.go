@@ -43,9 +43,10 @@ const (
 	guardMaxChunkSteps = 1 << 17
 	guardMaxDepth      = 48 // nested template definitions and BinXml values
 	// guardMaxDecoded bounds guard.decoded per chunk. A real chunk
-	// converts each value once and each name once per reference: well
-	// under 1 MiB.
-	guardMaxDecoded = 8 << 20
+	// converts each value once and each name once per reference: at most
+	// 61 KB over the shared corpus. The decoder allocates about 8 bytes
+	// per byte converted, so a chunk stays under about 20 MB.
+	guardMaxDecoded = 2 << 20
 	sidMaxLen       = 8 + 15*4
 )
 
