@@ -134,6 +134,10 @@ func readFileHeader(r io.ReaderAt, size int64, name string, sink source.Sink, st
 	if bs := int64(h.blockSize); bs >= fileHeaderSize && bs != fileBlockSize && bs < size {
 		start = bs
 	}
+	// The header block is everything before the first chunk: count it
+	// once, whether it is shorter than the bytes read above (the first
+	// chunk counts the rest) or longer.
+	st.Bytes += min(start, size) - int64(n)
 	return start, h, nil
 }
 
