@@ -114,6 +114,12 @@ func frameChunk(buf []byte, n, index int, base int64, name string, report func(*
 		report(&source.RecordError{File: name, Record: int64(id), Offset: base + int64(off),
 			Err: fmt.Errorf("chunk %d: %w", index, err)})
 	})
+	// A record that starts before the free space offset may end past it
+	// (a damaged header or a crafted one); its bytes are still decoded,
+	// so they belong to the region the prefilter searches.
+	if k := len(spans); k > 0 {
+		limit = max(limit, spans[k-1].off+spans[k-1].size)
+	}
 	return chunkFrame{spans: spans, limit: limit}
 }
 

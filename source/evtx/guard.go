@@ -23,7 +23,14 @@ type guard struct {
 	b     []byte
 	known map[uint32]int // template definition offset -> cost of expanding it
 	added []uint32       // templates first seen in the current record
-	steps int
+	// lo and hi bound the current record's binary XML. Every token, text
+	// and value the decoder reads for a record must lie inside it: real
+	// records hold their own inline template definitions and values, and
+	// the prefilter searches record bytes only, so a record whose decode
+	// reached into other bytes could show it a path it never saw. Names
+	// may still be interned elsewhere in the chunk; they only become keys.
+	lo, hi int
+	steps  int
 	// total is the steps of the chunk's accepted records. Each use of a
 	// template expands (and allocates) its whole tree again, so tiny
 	// records that each use one large template could otherwise make the
@@ -58,6 +65,7 @@ func newGuard(chunk []byte) *guard {
 
 // record checks the binary XML starting at off (the record ends at end).
 func (g *guard) record(off, end int) error {
+	g.lo, g.hi = off, end
 	g.steps = 0
 	g.added = g.added[:0]
 	decoded := g.decoded
@@ -120,7 +128,7 @@ func (g *guard) name(off *int) error {
 		if at+8 > len(g.b) {
 			return fmt.Errorf("name at chunk offset %d lies outside the chunk", at)
 		}
-		return g.within(at+8, (int(binary.LittleEndian.Uint16(g.b[at+6:]))+1)*2, "name")
+		return g.inside(at+8, (int(binary.LittleEndian.Uint16(g.b[at+6:]))+1)*2, len(g.b), "name")
 	}
 	*off += 4 + 2 // next-string offset, hash
 	if *off+2 > len(g.b) {
@@ -138,8 +146,14 @@ func (g *guard) name(off *int) error {
 // chunk: the decoder allocates a zeroed buffer of the declared size for
 // it instead of failing, and no real record holds one.
 func (g *guard) within(at, n int, what string) error {
-	if at < 0 || at+n > len(g.b) {
-		return fmt.Errorf("%s of %d bytes at chunk offset %d runs past the end of the chunk", what, n, at)
+	return g.inside(at, n, g.hi, what)
+}
+
+// inside is within with the end given: the chunk's for names interned
+// elsewhere, the record's for everything else.
+func (g *guard) inside(at, n, end int, what string) error {
+	if at < g.lo && end == g.hi || at < 0 || at+n > end {
+		return fmt.Errorf("%s of %d bytes at chunk offset %d lies outside the record", what, n, at)
 	}
 	g.decoded += n
 	if g.decoded > guardMaxDecoded {
@@ -165,6 +179,9 @@ func (g *guard) binxml(off, depth int) (int, error) {
 	for {
 		if err := g.step(1); err != nil {
 			return off, err
+		}
+		if off < g.lo || off >= g.hi {
+			return off, fmt.Errorf("binary XML continues at chunk offset %d, outside the record", off)
 		}
 		switch tag := g.u8(&off); tag {
 		case 0x00:
@@ -272,8 +289,8 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 			return off, false, err
 		}
 	}
-	if rest := len(g.b) - off; nargs > 0 && (rest < 0 || uint64(nargs)*4 > uint64(rest)) {
-		return off, false, fmt.Errorf("template instance (definition at chunk offset %d) declares %d values, more than the chunk holds", id, nargs)
+	if rest := g.hi - off; nargs > 0 && (rest < 0 || uint64(nargs)*4 > uint64(rest)) {
+		return off, false, fmt.Errorf("template instance (definition at chunk offset %d) declares %d values, more than the record holds", id, nargs)
 	}
 	if err := g.step(int(nargs)); err != nil {
 		return off, false, err

@@ -185,6 +185,9 @@ func (rd *reader) decode(b *batch) {
 			// chunk is self-contained, with chunk-relative string and
 			// template offsets; libyal's EVTX format description, "Chunk"),
 			// so a needle cut at a chunk boundary cannot belong to a record.
+			// The guard keeps the decoder's reads of a record's tokens,
+			// texts and values inside that record's bytes, so what the
+			// decode could show the rule is what was searched here.
 			out.skipped, out.framed = true, len(f.spans)
 			continue
 		}
