@@ -56,7 +56,7 @@ func decodeOnce(in []byte, n int) (events []detector.Event, bad []*source.Record
 	buf := bytes.Clone(in)
 	report := func(e *source.RecordError) { bad = append(bad, e) }
 	f := frameChunk(buf, n, fuzzChunkIndex, fuzzChunkBase, "fuzz.evtx", report)
-	ns := newNeedleSet(Needles(detector.DefaultConfig()))
+	ns := newNeedleSet(detector.Needles(detector.DefaultConfig()))
 	skip = len(f.spans) > 0 && !ns.contains(buf[chunkHeaderSize:f.limit])
 	var ev detector.Event
 	decodeFramed(buf, f, fuzzChunkIndex, fuzzChunkBase, "fuzz.evtx", func(rec *winevent.Record) bool {

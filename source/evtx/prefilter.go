@@ -2,38 +2,9 @@ package evtx
 
 import (
 	"bytes"
-	"slices"
 	"strings"
 	"unicode/utf16"
-
-	"github.com/tsclientwatch/tsclientwatch/detector"
 )
-
-// Needles returns the strings whose presence, ignoring ASCII case, a record
-// needs before cfg's rule can fire on it: "tsclient", which every Windows
-// path form the rule knows contains (\Device\Mup\tsclient\, \\tsclient\,
-// \\?\UNC\tsclient\, \??\UNC\tsclient\), and, outside strict mode, each
-// xrdp mount name (the rule compares those exactly, so a case-insensitive
-// search finds a superset). A name that contains another needle is left
-// out: finding the shorter one already makes the chunk a candidate.
-func Needles(cfg detector.Config) []string {
-	all := []string{"tsclient"}
-	if !cfg.Strict {
-		all = append(all, cfg.XrdpMountNames...)
-	}
-	slices.SortStableFunc(all, func(a, b string) int { return len(a) - len(b) })
-	var out []string
-	for _, n := range all {
-		// Only ASCII case is folded, as the search does: strings.ToLower
-		// would fold É to é and drop a needle the search never matches.
-		ln := asciiLower(n)
-		if n == "" || slices.ContainsFunc(out, func(k string) bool { return strings.Contains(ln, asciiLower(k)) }) {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
-}
 
 // pattern is one needle in one encoding, lower-cased, with the byte the
 // search looks for first.
@@ -140,16 +111,6 @@ func equalFold(b, p []byte) bool {
 		}
 	}
 	return true
-}
-
-// asciiLower lower-cases the ASCII letters of s and leaves every other
-// byte alone.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		b[i] = lower(c)
-	}
-	return string(b)
 }
 
 func lower(c byte) byte {

@@ -24,7 +24,7 @@ type Options struct {
 	// chunks; damage inside a skipped record's binary XML is not seen.
 	Prefilter bool
 	// Config is the detector configuration the events will be matched
-	// with; the needles are Needles(Config) unless Needles is set.
+	// with; the needles are detector.Needles(Config) unless Needles is set.
 	Config detector.Config
 	// Needles, when not nil, replaces the needles derived from Config.
 	Needles []string
@@ -99,7 +99,7 @@ func ReadWith(ctx context.Context, r io.ReaderAt, size int64, name string, sink 
 	if opt.Prefilter {
 		needles := opt.Needles
 		if needles == nil {
-			needles = Needles(opt.Config)
+			needles = detector.Needles(opt.Config)
 		}
 		ns = newNeedleSet(needles)
 	}
