@@ -191,6 +191,8 @@ func oneLine(s string) string {
 			b.WriteString(`\t`)
 		case r == '\r':
 			b.WriteString(`\r`)
+		case isControl(r) && r > 0xff:
+			fmt.Fprintf(&b, `\u%04x`, r)
 		case isControl(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
 		default:
@@ -200,4 +202,10 @@ func oneLine(s string) string {
 	return b.String()
 }
 
-func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+// isControl reports runes a terminal may act on: C0 controls, DEL, C1
+// controls (U+0080-U+009F, which some terminals treat as CSI and friends)
+// and invalid UTF-8 (decoded as U+FFFD; shown escaped so the cell says
+// something was wrong).
+func isControl(r rune) bool {
+	return r < ' ' || (r >= 0x7f && r <= 0x9f) || r == utf8.RuneError
+}

@@ -69,3 +69,18 @@ func TestParseFormat(t *testing.T) {
 		t.Errorf("ParseFormat(xml) error = %v", err)
 	}
 }
+
+func TestOneLineEscapesControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain \u00e9": "plain \u00e9",
+		"a\tb\nc":      `a\tb\nc`,
+		"esc\x1b[2J":   `esc\x1b[2J`,
+		"c1\u009b2J":   `c1\x9b2J`,
+		"del\x7f":      `del\x7f`,
+		"bad\xffutf8":  `bad\ufffdutf8`,
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -193,6 +193,8 @@ func TestCell(t *testing.T) {
 		"evil\x1b[2Jclear": `evil\x1b[2Jclear`,
 		"line1\nline2":     `line1\nline2`,
 		"caf\u00e9 \u65e5": "caf\u00e9 \u65e5",
+		"c1\u009b2Jcsi":    `c1\u009b2Jcsi`,
+		"bad\xffutf8":      `bad\xffutf8`,
 	} {
 		if got := cell(in); got != want {
 			t.Errorf("cell(%q) = %q, want %q", in, got, want)

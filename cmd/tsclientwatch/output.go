@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mattn/go-isatty"
 
@@ -133,8 +134,10 @@ func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
+	// C1 controls (U+0080-U+009F) act as escapes on some terminals too;
+	// strconv.Quote escapes them, and invalid UTF-8, as \u0080 and \x..
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == utf8.RuneError {
 			q := strconv.Quote(s)
 			return q[1 : len(q)-1]
 		}
