@@ -117,7 +117,11 @@ func (w *Watcher) Attach() string { return w.attach }
 // sink as a TypeStart event. It returns nil when ctx ends, or the sink's
 // error.
 func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
-	stop := context.AfterFunc(ctx, func() { w.rd.SetDeadline(time.Now()) })
+	// Flush, not SetDeadline: the reader holds its lock while it waits in
+	// epoll, so SetDeadline would block until the next exec anywhere on the
+	// host. Flush wakes the wait without the lock, and ReadInto hands over
+	// what is left in the ring before it returns ErrFlushed.
+	stop := context.AfterFunc(ctx, func() { w.rd.Flush() })
 	defer stop()
 	var (
 		rec ringbuf.Record
@@ -128,7 +132,7 @@ func (w *Watcher) Run(ctx context.Context, sink source.Sink) error {
 			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
 				return nil
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
 				continue
 			}
 			return fmt.Errorf("ebpf: read ring buffer: %w", err)
