@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/users"
 )
 
 // Watcher holds the loaded program, its attachment and the ring buffer
@@ -32,7 +31,7 @@ type Watcher struct {
 	attach string
 
 	bootToWall time.Duration // add to a CLOCK_BOOTTIME reading to get wall time
-	users      map[uint32]string
+	users      users.Cache
 
 	decoded atomic.Uint64
 	bad     atomic.Uint64
@@ -49,7 +48,7 @@ func Open() (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ebpf: %w", err)
 	}
-	w := &Watcher{users: make(map[uint32]string)}
+	w := &Watcher{}
 	var attachErrs []error
 	for _, mode := range []string{"tp_btf", "raw_tracepoint"} {
 		err := w.load(spec, mode)
@@ -156,27 +155,11 @@ func (w *Watcher) event(r *Record, ev *detector.Event) {
 	*ev = detector.Event{
 		Time:   time.Unix(0, int64(r.BootNS)).Add(w.bootToWall),
 		Type:   detector.TypeStart,
-		User:   w.userName(r.UID),
+		User:   w.users.Name(r.UID),
 		HostOS: detector.OSLinux,
 		Source: "ebpf",
 	}
 	fillEvent(r, ev)
-}
-
-// userName resolves uid through os/user once per uid; Run is the only
-// caller, so the cache needs no lock.
-func (w *Watcher) userName(uid uint32) string {
-	if n, ok := w.users[uid]; ok {
-		return n
-	}
-	n := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(n); err == nil {
-		n = u.Username
-	}
-	if len(w.users) < 4096 {
-		w.users[uid] = n
-	}
-	return n
 }
 
 // Events returns the number of records decoded so far.

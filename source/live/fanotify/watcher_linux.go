@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/users"
 )
 
 const mountinfoPath = "/proc/self/mountinfo"
@@ -59,7 +58,7 @@ type Watcher struct {
 	mmu   sync.Mutex // guards marked and the handle group's creation: Mounts reads from other goroutines
 	// marked maps mount ids to their marks.
 	marked map[int]markedMount
-	users  map[uint32]string
+	users  users.Cache
 
 	// Used by Run's goroutine only, reused across events.
 	proc *procReader
@@ -117,7 +116,7 @@ func Open(opts Options) (*Watcher, error) {
 		return nil, err
 	}
 	w := &Watcher{fd: g, fid: group{fd: -1}, fidOK: true, mi: mi, opts: opts,
-		marked: make(map[int]markedMount), users: make(map[uint32]string), proc: proc}
+		marked: make(map[int]markedMount), proc: proc}
 	n, err := w.rescan()
 	if err != nil {
 		w.Close()
@@ -617,22 +616,8 @@ func (w *Watcher) fill(ev *detector.Event, path string, r *record, pidfds bool) 
 		ev.ParentPID = w.pi.PPID
 	}
 	if w.pi.HasUID {
-		ev.User = w.userName(w.pi.UID)
+		ev.User = w.users.Name(w.pi.UID)
 	}
-}
-
-func (w *Watcher) userName(uid uint32) string {
-	if n, ok := w.users[uid]; ok {
-		return n
-	}
-	n := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(n); err == nil {
-		n = u.Username
-	}
-	if len(w.users) < 4096 {
-		w.users[uid] = n
-	}
-	return n
 }
 
 // Events returns the number of execs reported so far.
