@@ -66,6 +66,11 @@ type Event struct {
 	// ...), "sysmon", "security", or a live watcher ("ebpf", "etw").
 	Source string
 	SHA256 string // lower-case hex, empty when unknown
+	// RecordID is the Windows EventRecordID of the record the event came
+	// from (EVTX, event XML, Windows JSON exports, ECS winlog.record_id, the
+	// Event Log subscription); 0 when the source has none (live watchers,
+	// most ECS). Record ids count up within one channel of one computer.
+	RecordID uint64
 }
 
 // Form is the shape of a path that matched.

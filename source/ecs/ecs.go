@@ -56,6 +56,7 @@ const (
 	fWinlogProvider
 	fWinlogComputer
 	fWinlogEventData
+	fWinlogRecordID
 	nFields
 )
 
@@ -92,6 +93,7 @@ var fieldNames = [nFields]string{
 	fWinlogProvider:    "winlog.provider_name",
 	fWinlogComputer:    "winlog.computer_name",
 	fWinlogEventData:   "winlog.event_data",
+	fWinlogRecordID:    "winlog.record_id",
 }
 
 // lookup classifies a dotted path: the field it names (>= 0), isPrefix for
@@ -166,6 +168,8 @@ func lookup(path []byte) int {
 		return fWinlogComputer
 	case "winlog.event_data":
 		return fWinlogEventData
+	case "winlog.record_id":
+		return fWinlogRecordID
 	case "agent", "data_stream", "event", "host", "host.os", "process", "process.hash", "process.parent", "process.user", "user", "winlog":
 		return isPrefix
 	}
@@ -270,6 +274,7 @@ func (m *Mapper) fill(ev *detector.Event) error {
 			}
 		}
 	}
+	ev.RecordID = m.recordID()
 	if hasUpper(ev.SHA256) {
 		ev.SHA256 = strings.ToLower(ev.SHA256)
 	}
@@ -461,6 +466,22 @@ func (m *Mapper) int(id int) (int64, error) {
 	default:
 		return 0, fmt.Errorf("%s: want a number, got %s", fieldNames[id], v.Type())
 	}
+}
+
+// recordID reads winlog.record_id, which winlogbeat writes as a string of
+// digits (a JSON number in some pipelines). It only serves to recognize a
+// record read twice, so a value that is not a record number is taken as
+// absent (0) rather than costing the document.
+func (m *Mapper) recordID() uint64 {
+	b, err := m.raw(fWinlogRecordID)
+	if len(b) == 0 || err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // ParseInt reads a decimal or 0x-prefixed hexadecimal integer. An empty

@@ -77,6 +77,10 @@ func TestMapFields(t *testing.T) {
 		{"process.start fallback", `{"process":{"start":"2024-01-02T03:04:05Z"}}`, func(e detector.Event) bool { return e.Time.Equal(time.Unix(1704164645, 0)) }},
 		{"event.created fallback", `{"event":{"created":"2024-01-02T03:04:05Z"}}`, func(e detector.Event) bool { return e.Time.Equal(time.Unix(1704164645, 0)) }},
 		{"unicode escapes", `{"process":{"executable":"C:\\caf\u00e9\\\ud83d\ude00.exe"}}`, func(e detector.Event) bool { return e.Executable == `C:\café\😀.exe` }},
+		{"record id string", `{"winlog":{"record_id":"883412"}}`, func(e detector.Event) bool { return e.RecordID == 883412 }},
+		{"record id number", `{"winlog.record_id":120455}`, func(e detector.Event) bool { return e.RecordID == 120455 }},
+		{"bad record id is absent", `{"winlog":{"record_id":"x1"},"process":{"pid":3}}`, func(e detector.Event) bool { return e.RecordID == 0 && e.PID == 3 }},
+		{"record id object is absent", `{"winlog":{"record_id":{"a":1}},"process":{"pid":3}}`, func(e detector.Event) bool { return e.RecordID == 0 && e.PID == 3 }},
 		{"nulls are absent", `{"process":{"executable":null,"pid":null},"user":{"name":null}}`, func(e detector.Event) bool { return e.Executable == "" && e.PID == 0 && e.User == "" }},
 		{"unrelated objects skipped", `{"process":{"Ext":{"executable":"x"},"thread":{"pid":4}},"file":{"path":"\\\\tsclient\\c\\a.exe"}}`, func(e detector.Event) bool { return e.Executable == "" && e.PID == 0 }},
 	}

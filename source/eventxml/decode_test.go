@@ -243,6 +243,7 @@ func TestRealSysmonEvent(t *testing.T) {
 		HostOS:           detector.OSWindows,
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
+		RecordID:         11886324,
 	}
 	inputs := map[string][]byte{
 		"DecodeEvent": []byte(xmlText),

@@ -117,6 +117,7 @@ var (
 		Host:             "WS-FIN-07.corp.example.com",
 		HostOS:           detector.OSWindows,
 		Source:           winevent.ChannelSysmon,
+		RecordID:         48213,
 		SHA256:           "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	}
 	securityPositive = winevent.Record{
@@ -150,6 +151,7 @@ var (
 		Host:             "WS-FIN-07.corp.example.com",
 		HostOS:           detector.OSWindows,
 		Source:           winevent.ChannelSecurity,
+		RecordID:         913554,
 	}
 )
 

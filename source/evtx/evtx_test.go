@@ -78,7 +78,7 @@ func TestRealFiles(t *testing.T) {
 				CommandLine:      "sc.exe  start hijackservice",
 				ParentExecutable: `C:\Windows\System32\cmd.exe`,
 				User:             `OFFSEC\admmig`, Host: "fs01.offsec.lan", HostOS: detector.OSWindows,
-				Source: "Security",
+				Source: "Security", RecordID: 1829536,
 			},
 		},
 		{
@@ -94,7 +94,8 @@ func TestRealFiles(t *testing.T) {
 				ParentExecutable: `C:\Windows\System32\cmd.exe`,
 				User:             `ATTACKRANGE\Administrator`, Host: "ar-win-dc.attackrange.local",
 				HostOS: detector.OSWindows, Source: "Microsoft-Windows-Sysmon/Operational",
-				SHA256: "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
+				SHA256:   "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
+				RecordID: 11886324,
 			},
 			wantTrim: true,
 		},

@@ -108,7 +108,7 @@ func TestSharedECS(t *testing.T) {
 			ParentExecutable: `C:\Windows\explorer.exe`,
 			User:             `VAGRANT\vagrant`, Host: "vagrant",
 			HostOS: "windows", // implied by winlog.channel: the document has no host.os
-			Source: "sysmon",
+			Source: "sysmon", RecordID: 20,
 		}},
 		{"winlogbeat_security-windows2019_4688_Process_Created.golden.json", detector.Event{
 			Time: ts("2019-11-14T17:10:15.1515514Z"), Type: detector.TypeStart,
@@ -117,7 +117,7 @@ func TestSharedECS(t *testing.T) {
 			CommandLine:      `"C:\Windows\system32\wevtutil.exe" cl Security`,
 			ParentExecutable: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
 			User:             `VAGRANT\vagrant`, Host: "vagrant", HostOS: "windows",
-			Source: "security",
+			Source: "security", RecordID: 5010,
 		}},
 	}
 	for _, tt := range tests {
@@ -151,6 +151,7 @@ func TestSharedSigmaSysmon(t *testing.T) {
 		HostOS:           "windows",
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
+		RecordID:         11886324,
 	}
 	if len(res.events) != 1 || res.events[0] != want {
 		t.Fatalf("events:\n got %+v\nwant [%+v]", res.events, want)
@@ -193,6 +194,7 @@ func TestSharedOTRF(t *testing.T) {
 		HostOS:           "windows",
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "3f9befad2fdad5d2dc4cebd61a909f45f5ef5e900256bba51fe30d8fe2d63cb6",
+		RecordID:         3402903, // RecordNumber in the flat export
 	}
 	if sysmon[0] != wantSysmon {
 		t.Errorf("first Sysmon 1:\n got %+v\nwant %+v", sysmon[0], wantSysmon)
@@ -208,6 +210,7 @@ func TestSharedOTRF(t *testing.T) {
 		Host:             "WORKSTATION5.theshire.local",
 		HostOS:           "windows",
 		Source:           "security",
+		RecordID:         821619,
 	}
 	if security[0] != wantSecurity {
 		t.Errorf("first 4688:\n got %+v\nwant %+v", security[0], wantSecurity)

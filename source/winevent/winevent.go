@@ -49,9 +49,10 @@ func (r *Record) IsSecurity() bool {
 // has one) so callers can count it, and the rule never fires on it.
 func (r *Record) Event(ev *detector.Event) {
 	*ev = detector.Event{
-		Time:   r.Time,
-		Host:   r.Computer,
-		Source: r.Channel,
+		Time:     r.Time,
+		Host:     r.Computer,
+		Source:   r.Channel,
+		RecordID: r.RecordID,
 	}
 	if ev.Source == "" {
 		ev.Source = r.Provider

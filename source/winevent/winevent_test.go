@@ -17,7 +17,7 @@ func TestRecordEvent(t *testing.T) {
 		{
 			name: "sysmon process create",
 			rec: Record{
-				Provider: ProviderSysmon, Channel: ChannelSysmon, EventID: 1, Computer: "ws1", Time: created,
+				Provider: ProviderSysmon, Channel: ChannelSysmon, EventID: 1, Computer: "ws1", Time: created, RecordID: 883412,
 				Data: map[string]string{
 					"Image": `\\tsclient\c\temp\a.exe`, "ProcessId": "6788", "CommandLine": `a.exe -x`,
 					"CurrentDirectory": `\\tsclient\c\temp\`, "User": `CORP\alice`, "ParentProcessId": "8248",
@@ -30,12 +30,13 @@ func TestRecordEvent(t *testing.T) {
 				PID: 6788, ParentPID: 8248, Executable: `\\tsclient\c\temp\a.exe`, CommandLine: `a.exe -x`,
 				WorkingDirectory: `\\tsclient\c\temp\`, ParentExecutable: `C:\Windows\explorer.exe`,
 				User: `CORP\alice`, Host: "ws1", HostOS: "windows", Source: ChannelSysmon, SHA256: "a807b535f717",
+				RecordID: 883412,
 			},
 		},
 		{
 			name: "security 4688 with hex ids",
 			rec: Record{
-				Provider: ProviderSecurity, Channel: ChannelSecurity, EventID: 4688, Computer: "dc1", Time: created,
+				Provider: ProviderSecurity, Channel: ChannelSecurity, EventID: 4688, Computer: "dc1", Time: created, RecordID: 7,
 				Data: map[string]string{
 					"NewProcessName": `\Device\Mup\tsclient\C\a.exe`, "NewProcessId": "0x1f90", "ProcessId": "0x2A4",
 					"ParentProcessName": `C:\Windows\System32\cmd.exe`, "SubjectUserName": "bob",
@@ -46,7 +47,7 @@ func TestRecordEvent(t *testing.T) {
 				Time: created, Type: detector.TypeStart, PID: 0x1f90, ParentPID: 0x2a4,
 				Executable: `\Device\Mup\tsclient\C\a.exe`, CommandLine: "a.exe",
 				ParentExecutable: `C:\Windows\System32\cmd.exe`, User: `CORP\bob`, Host: "dc1",
-				HostOS: "windows", Source: ChannelSecurity,
+				HostOS: "windows", Source: ChannelSecurity, RecordID: 7,
 			},
 		},
 		{
