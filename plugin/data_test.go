@@ -11,11 +11,11 @@ import (
 )
 
 // TestSameDetectionsOnRealInputs runs every input the readers understand
-// (the project's testdata and the shared data set) through the in-process
-// matcher and through the plugin, batch by batch, and requires identical
-// detections.
+// (the project's testdata with the third-party logs in testdata/thirdparty,
+// and again with the data sets kept outside the repository) through the
+// in-process matcher and through the plugin, batch by batch, and requires
+// identical detections.
 func TestSameDetectionsOnRealInputs(t *testing.T) {
-	ctx := context.Background()
 	strict := detector.DefaultConfig()
 	strict.Strict = true
 	cfgs := []detector.Config{detector.DefaultConfig(), strict}
@@ -27,7 +27,23 @@ func TestSameDetectionsOnRealInputs(t *testing.T) {
 		ms = append(ms, detector.MustNew(cfg))
 		cs = append(cs, launch(t, cfg))
 	}
+	for _, set := range []struct {
+		name  string
+		paths func(t *testing.T) []string
+	}{
+		{"testdata", func(t *testing.T) []string { return []string{testdir.Testdata(t)} }},
+		{"with outside data", func(t *testing.T) []string {
+			return []string{testdir.Testdata(t), testdir.Shared(t, testdir.AttackSamples), testdir.Shared(t, testdir.ECS)}
+		}},
+	} {
+		t.Run(set.name, func(t *testing.T) {
+			sameDetectionsOnInputs(t, set.paths(t), cfgs, ms, cs)
+		})
+	}
+}
 
+func sameDetectionsOnInputs(t *testing.T, paths []string, cfgs []detector.Config, ms []*detector.Matcher, cs []*Client) {
+	ctx := context.Background()
 	const batchSize = 1024
 	var (
 		batch              []detector.Event
@@ -50,7 +66,7 @@ func TestSameDetectionsOnRealInputs(t *testing.T) {
 		batch = batch[:0]
 		return nil
 	}
-	err := file.ReadPaths(ctx, []string{testdir.Testdata(t), testdir.Shared(t)}, file.Options{
+	err := file.ReadPaths(ctx, paths, file.Options{
 		Sink: source.Sink{Event: func(e *detector.Event) error {
 			batch = append(batch, *e)
 			if len(batch) == batchSize {

@@ -210,7 +210,15 @@ func seedRequests(tb testing.TB) []*pb.DetectRequest {
 	add(events())
 	add(nil)
 	var batch []detector.Event
-	err := file.ReadPaths(context.Background(), []string{testdir.Testdata(tb), testdir.Shared(tb, "evtx"), testdir.Shared(tb, "ecs")}, file.Options{
+	// The project's samples and a few real logs: not the large third-party
+	// corpora, which would make thousands of seeds.
+	paths := []string{testdir.Testdata(tb, "evtx"), testdir.Testdata(tb, "xml"), testdir.Testdata(tb, "json"), testdir.Testdata(tb, "ecs"),
+		testdir.ThirdParty(tb, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"),
+		testdir.ThirdParty(tb, "sigma", "sigma_regression_chcp_sysmon1.evtx")}
+	if ecs, ok := testdir.SharedOptional(tb, testdir.ECS); ok {
+		paths = append(paths, ecs)
+	}
+	err := file.ReadPaths(context.Background(), paths, file.Options{
 		Sink: source.Sink{Event: func(e *detector.Event) error {
 			batch = append(batch, *e)
 			if len(batch) == 16 {

@@ -91,20 +91,37 @@ func positiveEVTX(t *testing.T) string {
 	return p
 }
 
-func TestScanSharedDataIsClean(t *testing.T) {
+// TestScanRealDataIsClean scans real third-party logs, in the repository
+// and outside it: nothing is detected and nothing fails.
+func TestScanRealDataIsClean(t *testing.T) {
 	t.Parallel()
-	r := runCLI(t, nil, "scan", testdir.Shared(t, "evtx"), testdir.Shared(t, "json"), testdir.Shared(t, "ecs"))
-	if r.code != exitOK || r.stdout != "" {
-		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "7 files,") || !strings.Contains(r.stderr, "0 detections, 0 errors") {
-		t.Fatalf("summary %q", r.stderr)
-	}
-	// More events than one detector batch, across chunks.
-	r = runCLI(t, nil, "scan", "--fail-on-detection", testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
-	if r.code != exitOK || !strings.Contains(r.stderr, "2261 records (0 decoded, 2261 passed over by the prefilter), 0 detections") {
-		t.Fatalf("code %d stderr %q", r.code, r.stderr)
-	}
+	t.Run("thirdparty", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, nil, "scan", testdir.ThirdParty(t, "sigma"), testdir.ThirdParty(t, "otrf-security-datasets"),
+			testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"))
+		if r.code != exitOK || r.stdout != "" {
+			t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		// 4 logs and 2 licence files, skipped as not logs.
+		if !strings.Contains(r.stderr, "6 files, 77 records") || !strings.Contains(r.stderr, "0 detections, 0 errors; 2 files") {
+			t.Fatalf("summary %q", r.stderr)
+		}
+		// More events than one detector batch, across chunks.
+		r = runCLI(t, nil, "scan", "--fail-on-detection", testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
+		if r.code != exitOK || !strings.Contains(r.stderr, "2261 records (0 decoded, 2261 passed over by the prefilter), 0 detections") {
+			t.Fatalf("code %d stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("ecs", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, nil, "scan", testdir.Shared(t, testdir.ECS))
+		if r.code != exitOK || r.stdout != "" {
+			t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "3 files,") || !strings.Contains(r.stderr, "0 detections, 0 errors") {
+			t.Fatalf("summary %q", r.stderr)
+		}
+	})
 }
 
 func TestScanNDJSON(t *testing.T) {
@@ -423,15 +440,15 @@ func TestConsole(t *testing.T) {
 
 func TestScanDebugLog(t *testing.T) {
 	t.Parallel()
-	r := runCLI(t, nil, "scan", "--log-level=debug", testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	r := runCLI(t, nil, "scan", "--log-level=debug", testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx"))
 	if r.code != exitOK || !strings.Contains(r.stderr, "level=DEBUG msg=scan rule="+detector.RuleID) {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
 	}
 }
 
-// BenchmarkScan runs the whole scan command over the evtx-rs corpus.
+// BenchmarkScan runs the whole scan command over the evtx-rs samples.
 func BenchmarkScan(b *testing.B) {
-	dir := testdir.Shared(b, "evtx-corpus", "evtx-rs")
+	dir := testdir.ThirdParty(b, "evtx-rs")
 	var size int64
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
@@ -453,7 +470,7 @@ func TestScanInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errOut bytes.Buffer
-	code := runContext(ctx, []string{"scan", testdir.Shared(t, "evtx")}, nil, &out, &errOut)
+	code := runContext(ctx, []string{"scan", testdir.ThirdParty(t, "sigma")}, nil, &out, &errOut)
 	if code != exitError || !strings.Contains(errOut.String(), "scan interrupted") {
 		t.Fatalf("code %d stderr %q", code, errOut.String())
 	}

@@ -42,7 +42,11 @@ func FuzzECSMap(f *testing.F) {
 	for _, s := range ecsSeeds {
 		f.Add([]byte(s))
 	}
-	for _, dir := range []string{testdir.Testdata(f, "ecs"), testdir.Shared(f, "ecs")} {
+	dirs := []string{testdir.Testdata(f, "ecs")}
+	if ecs, ok := testdir.SharedOptional(f, testdir.ECS); ok {
+		dirs = append(dirs, ecs)
+	}
+	for _, dir := range dirs {
 		files, _ := filepath.Glob(filepath.Join(dir, "*"))
 		for _, p := range files {
 			b, err := os.ReadFile(p)

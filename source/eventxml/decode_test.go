@@ -209,10 +209,10 @@ func chcpXML(t *testing.T, raw []byte) (string, map[string]string) {
 }
 
 // TestRealSysmonEvent cross-checks against a real Sysmon EID 1 (SigmaHQ
-// regression data, read in place from ../shared/data).
+// regression data in testdata/thirdparty/sigma).
 func TestRealSysmonEvent(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(testdir.Shared(t, "json", "sigma_regression_chcp_sysmon1.json"))
+	raw, err := os.ReadFile(testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
@@ -58,26 +59,29 @@ func benchFiles(b *testing.B, files [][]byte, opt Options) {
 
 // BenchmarkSecurity reads evtx-rs security.evtx (2,261 records, 33 chunks).
 func BenchmarkSecurity(b *testing.B) {
-	f, err := os.ReadFile(testdir.Shared(b, "evtx-corpus", "evtx-rs", "security.evtx"))
+	f, err := os.ReadFile(testdir.ThirdParty(b, "evtx-rs", "security.evtx"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	benchModesFiles(b, [][]byte{f})
 }
 
-// BenchmarkCorpus reads every file of ../shared/data/evtx-corpus.
+// BenchmarkCorpus reads every file of the EVTX corpus: EVTX-ATTACK-SAMPLES
+// (from ../shared/data) and the evtx-rs samples, 282 files.
 func BenchmarkCorpus(b *testing.B) {
 	var files [][]byte
-	err := filepath.WalkDir(testdir.Shared(b, "evtx-corpus"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	for _, root := range []string{testdir.Shared(b, testdir.AttackSamples), testdir.ThirdParty(b, "evtx-rs")} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(p), ".evtx") {
+				return err
+			}
+			f, err := os.ReadFile(p)
+			files = append(files, f)
 			return err
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		f, err := os.ReadFile(p)
-		files = append(files, f)
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
 	}
 	benchModesFiles(b, files)
 }

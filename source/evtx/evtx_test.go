@@ -56,9 +56,10 @@ func utc(s string) time.Time {
 }
 
 // TestRealFiles checks counts and exact field values against what Windows
-// logged (cross-checked with evtx_dump output in ../shared/data/json).
+// logged (cross-checked with the evtx_dump JSON of the Sigma record).
 func TestRealFiles(t *testing.T) {
 	tests := []struct {
+		dir      string // under testdata/thirdparty
 		file     string
 		records  int
 		byID     map[string]int // "type/eventSource" counts are too coarse; count by Type
@@ -68,7 +69,7 @@ func TestRealFiles(t *testing.T) {
 		wantTrim bool // compare CommandLine after trimming (evtx_dump trims)
 	}{
 		{
-			file: "ID4688-4778_RDP_hijack_command_execution.evtx",
+			dir: "evtx-to-mitre-attack", file: "ID4688-4778_RDP_hijack_command_execution.evtx",
 			// 21 x 4688 + 1 x 4778 (libyal's evtxexport agrees).
 			records: 22, starts: 21, check: 0,
 			want: detector.Event{
@@ -82,7 +83,7 @@ func TestRealFiles(t *testing.T) {
 			},
 		},
 		{
-			file:    "sigma_regression_chcp_sysmon1.evtx",
+			dir: "sigma", file: "sigma_regression_chcp_sysmon1.evtx",
 			records: 1, starts: 1, check: 0,
 			want: detector.Event{
 				// Sysmon events carry the process creation time (UtcTime).
@@ -102,7 +103,7 @@ func TestRealFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			res := readFile(t, testdir.Shared(t, "evtx", tc.file))
+			res := readFile(t, testdir.ThirdParty(t, tc.dir, tc.file))
 			if res.err != nil || len(res.bad) > 0 {
 				t.Fatalf("err %v, bad %v", res.err, res.bad)
 			}
@@ -133,7 +134,7 @@ func TestRealFiles(t *testing.T) {
 // Test4688And4778 pins the split of the RDP hijack log by event id: the
 // one 4778 (session reconnected) is not a process start.
 func Test4778NotAStart(t *testing.T) {
-	res := readFile(t, testdir.Shared(t, "evtx", "ID4688-4778_RDP_hijack_command_execution.evtx"))
+	res := readFile(t, testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"))
 	others := 0
 	for _, ev := range res.events {
 		if ev.Type == detector.TypeOther {
@@ -148,27 +149,43 @@ func Test4778NotAStart(t *testing.T) {
 	}
 }
 
-// TestCorpus reads every shared EVTX file: no fatal error, records from
-// every file, zero detections in default and strict mode, and every
-// damaged record or chunk reported with the file name and an offset.
+// TestCorpus reads every file of the real EVTX corpora, the evtx-rs
+// samples in the repository and the EVTX-ATTACK-SAMPLES kept outside it:
+// no fatal error, records from every file, zero detections in default and
+// strict mode, and every damaged record or chunk reported with the file
+// name and an offset.
 func TestCorpus(t *testing.T) {
-	root := testdir.Shared(t, "evtx-corpus")
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name     string
+		root     func(t *testing.T) string
+		minFiles int
+	}{
+		{"evtx-rs", func(t *testing.T) string { return testdir.ThirdParty(t, "evtx-rs") }, 7},
+		{"attack-samples", func(t *testing.T) string { return testdir.Shared(t, testdir.AttackSamples) }, 275},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var files []string
+			err := filepath.WalkDir(c.root(t), func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if !d.IsDir() && strings.EqualFold(filepath.Ext(p), ".evtx") {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) < c.minFiles {
+				t.Fatalf("found %d corpus files, want %d", len(files), c.minFiles)
+			}
+			readCorpus(t, files)
+		})
 	}
-	if len(files) < 280 {
-		t.Fatalf("found %d corpus files, want the 282 of the manifest", len(files))
-	}
+}
+
+func readCorpus(t *testing.T, files []string) {
 	matchers := map[string]*detector.Matcher{
 		"default": detector.MustNew(detector.DefaultConfig()),
 		"strict":  detector.MustNew(detector.Config{Strict: true}),
@@ -216,7 +233,7 @@ func TestCorpus(t *testing.T) {
 // error, and every record of the real chunks is read (libyal's evtxexport
 // finds 358 records, including some it recovers from slack).
 func TestCorpusUnallocatedTail(t *testing.T) {
-	res := readFile(t, testdir.Shared(t, "evtx-corpus", "evtx-rs", "sysmon.evtx"))
+	res := readFile(t, testdir.ThirdParty(t, "evtx-rs", "sysmon.evtx"))
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
@@ -232,7 +249,7 @@ func TestCorpusUnallocatedTail(t *testing.T) {
 // when a real chunk follows them or the header counts them, and unallocated
 // space only after the last real chunk and beyond the header's count.
 func TestUnallocatedTailPolicy(t *testing.T) {
-	orig, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	orig, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +326,7 @@ func TestSniff(t *testing.T) {
 
 // TestDamagedInput builds broken files from a real multi-chunk log.
 func TestDamagedInput(t *testing.T) {
-	orig, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	orig, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +456,7 @@ func le32(b []byte) uint32 {
 }
 
 func TestFatalErrors(t *testing.T) {
-	real, err := os.ReadFile(testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	real, err := os.ReadFile(testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +492,7 @@ func TestFatalErrors(t *testing.T) {
 
 // TestSinkError stops the read at the first event the sink refuses.
 func TestSinkError(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +515,7 @@ func TestSinkError(t *testing.T) {
 // TestCancelBetweenChunks cancels from the sink: the chunk in progress is
 // finished, the next is not started.
 func TestCancelBetweenChunks(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}

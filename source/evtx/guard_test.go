@@ -15,7 +15,7 @@ import (
 // 2^32 (the file's record header numbers its one record 1). The decoder alone would loop and append that many times; the
 // record must be reported instead, naming it and its offset.
 func TestGuardHugeValueCount(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestGuardHugeValueCount(t *testing.T) {
 // the dirty flag set; all their records are read without complaint.
 func TestDirtyFilesRead(t *testing.T) {
 	for _, name := range []string{"security.evtx", "system.evtx"} {
-		p := testdir.Shared(t, "evtx-corpus", "evtx-rs", name)
+		p := testdir.ThirdParty(t, "evtx-rs", name)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

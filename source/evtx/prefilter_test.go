@@ -154,24 +154,39 @@ func checkParity(t *testing.T, name string, b []byte) (full, pre run) {
 }
 
 // TestPrefilterParity proves the fast path changes nothing the rule can
-// see: on every EVTX file of ../shared/data (recursively) and testdata,
-// the detections of the prefiltered parallel read equal those of a full
-// sequential parse, in default and strict mode.
+// see: on every EVTX file of testdata (recursively: the project's samples
+// and the third-party logs) and of EVTX-ATTACK-SAMPLES, the detections of
+// the prefiltered parallel read equal those of a full sequential parse, in
+// default and strict mode.
 func TestPrefilterParity(t *testing.T) {
-	var files []string
-	for _, root := range []string{testdir.Shared(t), testdir.Testdata(t)} {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.EqualFold(filepath.Ext(p), ".evtx") {
-				files = append(files, p)
-			}
-			return err
+	for _, c := range []struct {
+		name       string
+		root       func(t *testing.T) string
+		minFiles   int
+		detections bool // the set holds positives
+	}{
+		{"testdata", func(t *testing.T) string { return testdir.Testdata(t) }, 12, true},
+		{"attack-samples", func(t *testing.T) string { return testdir.Shared(t, testdir.AttackSamples) }, 275, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prefilterParity(t, c.root(t), c.minFiles, c.detections)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
-	if len(files) < 285 {
-		t.Fatalf("found %d EVTX files, want the 284 shared ones and testdata's", len(files))
+}
+
+func prefilterParity(t *testing.T, root string, minFiles int, positives bool) {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.EqualFold(filepath.Ext(p), ".evtx") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < minFiles {
+		t.Fatalf("found %d EVTX files under %s, want at least %d", len(files), root, minFiles)
 	}
 	var chunks, skipped, records, skippedRecords, detections int64
 	for _, p := range files {
@@ -189,7 +204,7 @@ func TestPrefilterParity(t *testing.T) {
 	}
 	t.Logf("%d files, %d chunks (%d skipped by the strict prefilter), %d records (%d skipped), %d detections",
 		len(files), chunks, skipped, records, skippedRecords, detections)
-	if detections == 0 {
+	if positives && detections == 0 {
 		t.Error("no detections at all: the testdata positives must be among the files")
 	}
 }
@@ -259,7 +274,7 @@ func putSlack(t *testing.T, b []byte, off int, s string) {
 // (left-overs of SMB client records), is no detection, whether the chunk
 // is skipped or decoded.
 func TestPrefilterSlack(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +302,7 @@ func TestPrefilterSlack(t *testing.T) {
 // TestPrefilterReportsSkippedDamage: chunk and framing damage in chunks
 // the prefilter skips is reported exactly as a full parse reports it.
 func TestPrefilterReportsSkippedDamage(t *testing.T) {
-	orig, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	orig, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +383,7 @@ func TestPrefilterNeedleOutsideExecutable(t *testing.T) {
 
 // TestCustomNeedles: explicit needles replace the configuration's.
 func TestCustomNeedles(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +419,7 @@ func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // each end a parallel read promptly, with the events before them in file
 // order, and leave no goroutine behind.
 func TestParallelStops(t *testing.T) {
-	b, err := os.ReadFile(testdir.Shared(t, "evtx-corpus", "evtx-rs", "security.evtx"))
+	b, err := os.ReadFile(testdir.ThirdParty(t, "evtx-rs", "security.evtx"))
 	if err != nil {
 		t.Fatal(err)
 	}

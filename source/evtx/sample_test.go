@@ -21,7 +21,7 @@ import (
 // past the free space offset, 120 stale records of the original log. Only
 // the live one is an event (libyal's evtxinfo: 1 record, 137 recovered).
 func TestSlackNotRead(t *testing.T) {
-	res := readFile(t, testdir.Shared(t, "evtx-corpus", "attack-samples", "Lateral_Movement_sysmon_1_exec_via_sql_xpcmdshell.evtx"))
+	res := readFile(t, testdir.Shared(t, testdir.AttackSamples, "Lateral_Movement_sysmon_1_exec_via_sql_xpcmdshell.evtx"))
 	if res.err != nil || len(res.bad) != 0 || len(res.events) != 1 {
 		t.Fatalf("err %v, bad %v, %d events; want 1 event", res.err, res.bad, len(res.events))
 	}

@@ -138,49 +138,64 @@ func TestSniff(t *testing.T) {
 	}
 }
 
-// TestSharedData reads each real file of the shared data set on its own.
-// None holds a tsclient execution.
-func TestSharedData(t *testing.T) {
+// TestThirdPartyData reads each real third-party file on its own: those
+// in the repository, and the Elastic-licensed ECS documents kept outside
+// it. None holds a tsclient execution.
+func TestThirdPartyData(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		path       []string
+	check := func(t *testing.T, p string, minRecords int) {
+		res := run(t, []string{p}, Options{})
+		if res.err != nil || len(res.inputErr) > 0 || len(res.bad) > 0 {
+			t.Fatalf("err=%v input errors=%v bad=%v", res.err, res.inputErr, res.bad)
+		}
+		if len(res.events) < minRecords {
+			t.Fatalf("%d events, want at least %d", len(res.events), minRecords)
+		}
+		if d := res.detections(); len(d) != 0 {
+			t.Fatalf("unexpected detections %q", d)
+		}
+		c := res.counters
+		size := int64(len(read(t, p)))
+		if c.Files.Load() != 1 || c.FilesTotal.Load() != 1 || c.Records.Load() != int64(len(res.events)) ||
+			c.Bytes.Load() != size || c.BytesTotal.Load() != size || c.Failed.Load() != 0 {
+			t.Fatalf("counters files=%d/%d records=%d bytes=%d/%d failed=%d (size %d)", c.Files.Load(), c.FilesTotal.Load(),
+				c.Records.Load(), c.Bytes.Load(), c.BytesTotal.Load(), c.Failed.Load(), size)
+		}
+	}
+	for _, tt := range []struct {
+		path       []string // under testdata/thirdparty
 		minRecords int
 	}{
-		{[]string{"evtx", "ID4688-4778_RDP_hijack_command_execution.evtx"}, 22},
-		{[]string{"evtx", "sigma_regression_chcp_sysmon1.evtx"}, 1},
-		{[]string{"json", "sigma_regression_chcp_sysmon1.json"}, 1},
-		{[]string{"json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"}, 53},
-		{[]string{"ecs", "elastic_defend_process_sample_event.json"}, 1},
-		{[]string{"ecs", "winlogbeat_sysmon-12-processcreate.evtx.golden.json"}, 1},
-		{[]string{"ecs", "winlogbeat_security-windows2019_4688_Process_Created.golden.json"}, 1},
-	}
-	for _, tt := range tests {
+		{[]string{"evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"}, 22},
+		{[]string{"evtx-to-mitre-attack", "ID4688-4778-4779_RDP_hijack_direct.evtx"}, 14},
+		{[]string{"sigma", "sigma_regression_chcp_sysmon1.evtx"}, 1},
+		{[]string{"sigma", "sigma_regression_chcp_sysmon1.json"}, 1},
+		{[]string{"otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"}, 53},
+	} {
 		t.Run(tt.path[1], func(t *testing.T) {
 			t.Parallel()
-			p := testdir.Shared(t, tt.path...)
-			res := run(t, []string{p}, Options{})
-			if res.err != nil || len(res.inputErr) > 0 || len(res.bad) > 0 {
-				t.Fatalf("err=%v input errors=%v bad=%v", res.err, res.inputErr, res.bad)
-			}
-			if len(res.events) < tt.minRecords {
-				t.Fatalf("%d events, want at least %d", len(res.events), tt.minRecords)
-			}
-			if d := res.detections(); len(d) != 0 {
-				t.Fatalf("unexpected detections %q", d)
-			}
-			c := res.counters
-			size := int64(len(read(t, p)))
-			if c.Files.Load() != 1 || c.FilesTotal.Load() != 1 || c.Records.Load() != int64(len(res.events)) ||
-				c.Bytes.Load() != size || c.BytesTotal.Load() != size || c.Failed.Load() != 0 {
-				t.Fatalf("counters files=%d/%d records=%d bytes=%d/%d failed=%d (size %d)", c.Files.Load(), c.FilesTotal.Load(),
-					c.Records.Load(), c.Bytes.Load(), c.BytesTotal.Load(), c.Failed.Load(), size)
-			}
+			check(t, testdir.ThirdParty(t, tt.path...), tt.minRecords)
 		})
 	}
+	t.Run("ecs", func(t *testing.T) {
+		t.Parallel()
+		dir := testdir.Shared(t, testdir.ECS)
+		for _, name := range []string{
+			"elastic_defend_process_sample_event.json",
+			"winlogbeat_sysmon-12-processcreate.evtx.golden.json",
+			"winlogbeat_security-windows2019_4688_Process_Created.golden.json",
+		} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				check(t, filepath.Join(dir, name), 1)
+			})
+		}
+	})
 }
 
-// TestDirectoryWalk reads the shared directories and the readers'
-// fixtures in one run, and checks the walk order.
+// TestDirectoryWalk checks the walk order, then walks directories of real
+// third-party logs: every file looked at (10 logs and 3 licence texts,
+// skipped as not logs), no error.
 func TestDirectoryWalk(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -201,9 +216,24 @@ func TestDirectoryWalk(t *testing.T) {
 		t.Fatalf("order %q, want %q", got, want)
 	}
 
-	shared := run(t, []string{testdir.Shared(t, "evtx"), testdir.Shared(t, "json"), testdir.Shared(t, "ecs")}, Options{})
-	if shared.err != nil || len(shared.inputErr) > 0 || len(shared.bad) > 0 || shared.counters.Files.Load() != 7 {
-		t.Fatalf("shared: err=%v input errors=%v bad=%v files=%d", shared.err, shared.inputErr, shared.bad, shared.counters.Files.Load())
+	for _, tc := range []struct {
+		name           string
+		dirs           func(t *testing.T) []string
+		files, skipped int64
+	}{
+		{"thirdparty", func(t *testing.T) []string {
+			return []string{testdir.ThirdParty(t, "sigma"), testdir.ThirdParty(t, "otrf-security-datasets"), testdir.ThirdParty(t, "evtx-rs")}
+		}, 13, 3},
+		{"ecs", func(t *testing.T) []string { return []string{testdir.Shared(t, testdir.ECS)} }, 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, tc.dirs(t), Options{})
+			c := res.counters
+			if res.err != nil || len(res.inputErr) > 0 || len(res.bad) > 0 || c.Files.Load() != tc.files || c.Skipped.Load() != tc.skipped {
+				t.Fatalf("err=%v input errors=%v bad=%v files=%d skipped=%d, want %d files and %d skipped",
+					res.err, res.inputErr, res.bad, c.Files.Load(), c.Skipped.Load(), tc.files, tc.skipped)
+			}
+		})
 	}
 }
 
@@ -241,10 +271,10 @@ func TestGzip(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, src := range [][]string{
-		{"evtx", "ID4688-4778_RDP_hijack_command_execution.evtx"},
-		{"json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"},
+		{"evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"},
+		{"otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"},
 	} {
-		p := testdir.Shared(t, src...)
+		p := testdir.ThirdParty(t, src...)
 		plain := run(t, []string{p}, Options{})
 		zipped := write(t, dir, src[1]+".gz", gz(t, read(t, p)))
 		res := run(t, []string{zipped}, Options{})
@@ -259,7 +289,7 @@ func TestGzip(t *testing.T) {
 		}
 	}
 	// A truncated gzip stream fails that input only.
-	p := testdir.Shared(t, "json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
+	p := testdir.ThirdParty(t, "otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
 	z := gz(t, read(t, p))
 	cut := write(t, dir, "cut.jsonl.gz", z[:len(z)/2])
 	res := run(t, []string{cut}, Options{})
@@ -268,7 +298,7 @@ func TestGzip(t *testing.T) {
 	}
 	// A compressed EVTX larger than the spool cap is refused, not copied
 	// to disk whole (a decompression bomb).
-	evtxPath := testdir.Shared(t, "evtx", "ID4688-4778_RDP_hijack_command_execution.evtx")
+	evtxPath := testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx")
 	bomb := write(t, dir, "bomb.evtx.gz", gz(t, read(t, evtxPath)))
 	spool := t.TempDir()
 	res = run(t, []string{bomb}, Options{MaxSpool: 4096, TempDir: spool})
@@ -289,10 +319,10 @@ func TestGzip(t *testing.T) {
 func TestStdin(t *testing.T) {
 	t.Parallel()
 	for _, src := range [][]string{
-		{"evtx", "ID4688-4778_RDP_hijack_command_execution.evtx"},
-		{"json", "sigma_regression_chcp_sysmon1.json"},
+		{"evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"},
+		{"sigma", "sigma_regression_chcp_sysmon1.json"},
 	} {
-		p := testdir.Shared(t, src...)
+		p := testdir.ThirdParty(t, src...)
 		want := run(t, []string{p}, Options{})
 		tmp := t.TempDir()
 		got := run(t, []string{Stdin}, Options{Stdin: bytes.NewReader(read(t, p)), TempDir: tmp})
@@ -317,7 +347,7 @@ func TestStdin(t *testing.T) {
 func TestBadInputs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	good := testdir.Shared(t, "evtx", "sigma_regression_chcp_sysmon1.evtx")
+	good := testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.evtx")
 	evtxHead := read(t, good)[:4096]
 	tests := []struct {
 		name, file string
@@ -403,7 +433,7 @@ func TestWalkReportsOddEntries(t *testing.T) {
 
 func TestSinkErrorStops(t *testing.T) {
 	t.Parallel()
-	p := testdir.Shared(t, "json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
+	p := testdir.ThirdParty(t, "otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
 	stop := errors.New("detector unreachable")
 	n := 0
 	err := ReadPaths(context.Background(), []string{p, p}, Options{Sink: source.Sink{Event: func(*detector.Event) error {
@@ -421,7 +451,7 @@ func TestSinkErrorStops(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := testdir.Shared(t, "evtx", "ID4688-4778_RDP_hijack_command_execution.evtx")
+	p := testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx")
 	var failed []*InputError
 	err := ReadPaths(ctx, []string{p, p, p}, Options{
 		Sink:  source.Sink{Event: func(*detector.Event) error { cancel(); return nil }},
@@ -432,10 +462,10 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// BenchmarkReadPaths reads the evtx-rs corpus (several multi-chunk logs)
+// BenchmarkReadPaths reads the evtx-rs samples (several multi-chunk logs)
 // through the dispatcher, events discarded.
 func BenchmarkReadPaths(b *testing.B) {
-	dir := testdir.Shared(b, "evtx-corpus", "evtx-rs")
+	dir := testdir.ThirdParty(b, "evtx-rs")
 	var c Counters
 	for b.Loop() {
 		c = Counters{}
@@ -453,7 +483,7 @@ func BenchmarkReadPaths(b *testing.B) {
 
 // BenchmarkReadPathsJSON reads the NDJSON sample through the dispatcher.
 func BenchmarkReadPathsJSON(b *testing.B) {
-	p := testdir.Shared(b, "json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
+	p := testdir.ThirdParty(b, "otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl")
 	var c Counters
 	for b.Loop() {
 		c = Counters{}
@@ -506,12 +536,29 @@ func TestWalkSkipsFilesThatAreNotLogs(t *testing.T) {
 }
 
 // TestPrefilterChangesNothing (issue 6): over every file of the project's
-// testdata and the shared data set, the detections with the readers'
+// testdata (the third-party logs in testdata/thirdparty included), and
+// again with the outside data sets added, the detections with the readers'
 // prefilters on equal those of a full parse, in default and strict mode and
 // with configured mount names, and no record goes uncounted.
 func TestPrefilterChangesNothing(t *testing.T) {
 	t.Parallel()
-	paths := []string{testdir.Testdata(t), testdir.Shared(t)}
+	for _, set := range []struct {
+		name  string
+		paths func(t *testing.T) []string
+	}{
+		{"testdata", func(t *testing.T) []string { return []string{testdir.Testdata(t)} }},
+		{"with outside data", func(t *testing.T) []string {
+			return []string{testdir.Testdata(t), testdir.Shared(t, testdir.AttackSamples), testdir.Shared(t, testdir.ECS)}
+		}},
+	} {
+		t.Run(set.name, func(t *testing.T) {
+			t.Parallel()
+			prefilterChangesNothing(t, set.paths(t))
+		})
+	}
+}
+
+func prefilterChangesNothing(t *testing.T, paths []string) {
 	custom := detector.DefaultConfig()
 	custom.XrdpMountNames = []string{"rdp_drives"}
 	for name, cfg := range map[string]detector.Config{

@@ -50,7 +50,11 @@ func FuzzRead(f *testing.F) {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s), uint8(7))
 	}
-	for _, dir := range []string{testdir.Testdata(f, "ecs"), testdir.Testdata(f, "json"), testdir.Shared(f, "ecs"), testdir.Shared(f, "json")} {
+	dirs := []string{testdir.Testdata(f, "ecs"), testdir.Testdata(f, "json"), testdir.ThirdParty(f, "sigma"), testdir.ThirdParty(f, "otrf-security-datasets")}
+	if ecs, ok := testdir.SharedOptional(f, testdir.ECS); ok {
+		dirs = append(dirs, ecs)
+	}
+	for _, dir := range dirs {
 		files, _ := filepath.Glob(filepath.Join(dir, "*"))
 		for _, p := range files {
 			// Small files only: the fuzzer minimizes every new

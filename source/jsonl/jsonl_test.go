@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -82,8 +83,10 @@ func ts(s string) time.Time {
 	return t
 }
 
-// TestSharedECS checks every mapped field of the real ECS documents.
+// TestSharedECS checks every mapped field of the real ECS documents (kept
+// outside the repository for their licence).
 func TestSharedECS(t *testing.T) {
+	dir := testdir.Shared(t, testdir.ECS)
 	tests := []struct {
 		file string
 		want detector.Event
@@ -123,7 +126,7 @@ func TestSharedECS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			res := readFile(t, testdir.Shared(t, "ecs", tt.file))
+			res := readFile(t, filepath.Join(dir, tt.file))
 			if len(res.events) != 1 {
 				t.Fatalf("got %d events, want 1", len(res.events))
 			}
@@ -137,8 +140,8 @@ func TestSharedECS(t *testing.T) {
 	}
 }
 
-func TestSharedSigmaSysmon(t *testing.T) {
-	res := readFile(t, testdir.Shared(t, "json", "sigma_regression_chcp_sysmon1.json"))
+func TestSigmaSysmon(t *testing.T) {
+	res := readFile(t, testdir.ThirdParty(t, "sigma", "sigma_regression_chcp_sysmon1.json"))
 	want := detector.Event{
 		Time: ts("2025-10-25T17:27:26.974Z"), Type: detector.TypeStart,
 		PID: 6788, ParentPID: 8248,
@@ -158,8 +161,8 @@ func TestSharedSigmaSysmon(t *testing.T) {
 	}
 }
 
-func TestSharedOTRF(t *testing.T) {
-	res := readFile(t, testdir.Shared(t, "json", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"))
+func TestOTRF(t *testing.T) {
+	res := readFile(t, testdir.ThirdParty(t, "otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"))
 	if len(res.events) != 53 || res.stats.Records != 53 || res.stats.Bad != 0 {
 		t.Fatalf("events %d, stats %+v; want 53 events, 53 records, 0 bad", len(res.events), res.stats)
 	}

@@ -82,12 +82,29 @@ func checkParity(t *testing.T, name string, in []byte) int {
 	return found
 }
 
-// TestPrefilterParityFiles reads every JSON file of the shared data set and
-// of testdata with and without the prefilter: the detections must be the
+// TestPrefilterParityFiles reads every JSON file of testdata (the
+// third-party logs included) and of the ECS documents kept outside the
+// repository with and without the prefilter: the detections must be the
 // same under every configuration.
 func TestPrefilterParityFiles(t *testing.T) {
+	for _, c := range []struct {
+		name                    string
+		roots                   func(t *testing.T) []string
+		minFiles, minDetections int
+	}{
+		// The testdata positives are at least 15.
+		{"testdata", func(t *testing.T) []string { return []string{testdir.Testdata(t)} }, 15, 15},
+		{"with ecs", func(t *testing.T) []string { return []string{testdir.Testdata(t), testdir.Shared(t, testdir.ECS)} }, 18, 15},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prefilterParityFiles(t, c.roots(t), c.minFiles, c.minDetections)
+		})
+	}
+}
+
+func prefilterParityFiles(t *testing.T, roots []string, minFiles, minDetections int) {
 	var files []string
-	for _, root := range []string{testdir.Shared(t), testdir.Testdata(t)} {
+	for _, root := range roots {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -108,8 +125,8 @@ func TestPrefilterParityFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(files) < 15 {
-		t.Fatalf("found only %d JSON files: %q", len(files), files)
+	if len(files) < minFiles {
+		t.Fatalf("found only %d JSON files, want %d: %q", len(files), minFiles, files)
 	}
 	total := 0
 	for _, path := range files {
@@ -120,8 +137,8 @@ func TestPrefilterParityFiles(t *testing.T) {
 		total += checkParity(t, path, in)
 	}
 	// The check is only worth something if positives went through it.
-	if total < 15 {
-		t.Errorf("%d detections over %d files, want the testdata positives (at least 15)", total, len(files))
+	if total < minDetections {
+		t.Errorf("%d detections over %d files, want the testdata positives (at least %d)", total, len(files), minDetections)
 	}
 }
 
