@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 )
 
 // Format is how Write prints a result.
@@ -31,13 +33,25 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown output format %q (want table, json or csv)", s)
 }
 
-// Write prints columns and rows to w in format f.
-func Write(w io.Writer, f Format, columns []string, rows [][]any) error {
+// Options tune Write.
+type Options struct {
+	// CSVRaw writes CSV text cells that a spreadsheet would read as a
+	// formula (=, +, -, @, tab or CR first) as they are, without the
+	// leading apostrophe that makes them inert. Controls stay escaped.
+	CSVRaw bool
+}
+
+// Write prints columns and rows to w in format f. Every format escapes
+// what a terminal or a viewer would act on (internal/escape): tables and
+// CSV show control, C1, bidi and other format characters as \x.., \u....;
+// JSON \u-escapes them, so decoded values are exact. CSV text cells that
+// begin like a formula get a leading apostrophe unless o.CSVRaw.
+func Write(w io.Writer, f Format, columns []string, rows [][]any, o Options) error {
 	switch f {
 	case FormatJSON:
 		return writeJSON(w, columns, rows)
 	case FormatCSV:
-		return writeCSV(w, columns, rows)
+		return writeCSV(w, columns, rows, o.CSVRaw)
 	case FormatTable, "":
 		return writeTable(w, columns, rows)
 	}
@@ -45,13 +59,14 @@ func Write(w io.Writer, f Format, columns []string, rows [][]any) error {
 }
 
 // writeJSON prints one array of objects whose keys keep the column order;
-// integers stay JSON numbers and NULL becomes null.
+// integers stay JSON numbers and NULL becomes null. Strings pass through
+// escape.JSON: C1, bidi and format characters become \u escapes.
 func writeJSON(w io.Writer, columns []string, rows [][]any) error {
 	bw := bufio.NewWriter(w)
 	keys := make([][]byte, len(columns))
 	for i, c := range columns {
 		k, _ := json.Marshal(c)
-		keys[i] = k
+		keys[i] = escape.JSON(k)
 	}
 	bw.WriteString("[")
 	for r, row := range rows {
@@ -93,18 +108,29 @@ func jsonValue(v any) []byte {
 	if err != nil {
 		b, _ = json.Marshal(fmt.Sprint(v))
 	}
-	return b
+	return escape.JSON(b)
 }
 
-func writeCSV(w io.Writer, columns []string, rows [][]any) error {
+// writeCSV prints RFC 4180 CSV. Text cells are escaped and, unless raw,
+// neutralised for spreadsheets (escape.CSV); numbers are written as they
+// are, so a negative number stays a number.
+func writeCSV(w io.Writer, columns []string, rows [][]any, raw bool) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(columns); err != nil {
+	rec := make([]string, len(columns))
+	for i, c := range columns {
+		rec[i] = escape.CSV(c, raw)
+	}
+	if err := cw.Write(rec); err != nil {
 		return err
 	}
-	rec := make([]string, len(columns))
 	for _, row := range rows {
 		for i, v := range row {
-			rec[i] = text(v)
+			switch v.(type) {
+			case int64, float64, nil:
+				rec[i] = text(v)
+			default:
+				rec[i] = escape.CSV(text(v), raw)
+			}
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -131,18 +157,21 @@ func text(v any) string {
 	return fmt.Sprint(v)
 }
 
-// writeTable prints the osqueryi-style bordered table. Control characters in
-// values are escaped so one row stays on one line.
+// writeTable prints the osqueryi-style bordered table. Unsafe characters
+// in names and values are escaped (escape.Text), so one row stays on one
+// line and nothing in it acts on the terminal.
 func writeTable(w io.Writer, columns []string, rows [][]any) error {
 	cells := make([][]string, len(rows))
 	widths := make([]int, len(columns))
+	names := make([]string, len(columns))
 	for i, c := range columns {
-		widths[i] = utf8.RuneCountInString(c)
+		names[i] = escape.Text(c)
+		widths[i] = utf8.RuneCountInString(names[i])
 	}
 	for r, row := range rows {
 		cells[r] = make([]string, len(row))
 		for i, v := range row {
-			s := oneLine(text(v))
+			s := escape.Text(text(v))
 			cells[r][i] = s
 			widths[i] = max(widths[i], utf8.RuneCountInString(s))
 		}
@@ -167,7 +196,7 @@ func writeTable(w io.Writer, columns []string, rows [][]any) error {
 		bw.WriteString("\n")
 	}
 	rule()
-	line(columns)
+	line(names)
 	rule()
 	for _, row := range cells {
 		line(row)
@@ -176,36 +205,4 @@ func writeTable(w io.Writer, columns []string, rows [][]any) error {
 		rule()
 	}
 	return bw.Flush()
-}
-
-func oneLine(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case isControl(r) && r > 0xff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case isControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// isControl reports runes a terminal may act on: C0 controls, DEL, C1
-// controls (U+0080-U+009F, which some terminals treat as CSI and friends)
-// and invalid UTF-8 (decoded as U+FFFD; shown escaped so the cell says
-// something was wrong).
-func isControl(r rune) bool {
-	return r < ' ' || (r >= 0x7f && r <= 0x9f) || r == utf8.RuneError
 }

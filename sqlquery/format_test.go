@@ -26,7 +26,7 @@ func TestWrite(t *testing.T) {
 		{FormatJSON, nil, "[]\n"},
 		{FormatCSV, rows, "eid,path,score,note\n" +
 			"1,\\\\tsclient\\c\\a.exe,1.5,\n" +
-			"12345678901,\"ünïcode, \"\"quoted\"\"\",2,\"two\nlines\"\n"},
+			"12345678901,\"ünïcode, \"\"quoted\"\"\",2,two\\nlines\n"},
 		{FormatCSV, nil, "eid,path,score,note\n"},
 		{FormatTable, rows, `+-------------+--------------------+-------+------------+
 | eid         | path               | score | note       |
@@ -43,7 +43,7 @@ func TestWrite(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(string(tc.format), func(t *testing.T) {
 			var b bytes.Buffer
-			if err := Write(&b, tc.format, cols, tc.rows); err != nil {
+			if err := Write(&b, tc.format, cols, tc.rows, Options{}); err != nil {
 				t.Fatal(err)
 			}
 			if b.String() != tc.want {
@@ -67,20 +67,5 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), `"xml"`) {
 		t.Errorf("ParseFormat(xml) error = %v", err)
-	}
-}
-
-func TestOneLineEscapesControls(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain \u00e9": "plain \u00e9",
-		"a\tb\nc":      `a\tb\nc`,
-		"esc\x1b[2J":   `esc\x1b[2J`,
-		"c1\u009b2J":   `c1\x9b2J`,
-		"del\x7f":      `del\x7f`,
-		"bad\xffutf8":  `bad\ufffdutf8`,
-	} {
-		if got := oneLine(in); got != want {
-			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/osquery/osquery-go/plugin/table"
 
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/store"
 )
 
@@ -104,6 +105,10 @@ func Status(f func() []SourceStatus) Table {
 	}
 }
 
+// statusRow renders one row. Its text comes from file names, mount names
+// and decoder errors quoting log content, all attacker-controlled, and
+// osquery hands it on raw (osqueryi, JSON logs, Fleet's web UI), so it is
+// escaped here, once, for every consumer (escape.Text).
 func statusRow(s *SourceStatus) map[string]string {
 	var started int64
 	if !s.Started.IsZero() {
@@ -111,15 +116,15 @@ func statusRow(s *SourceStatus) map[string]string {
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	return map[string]string{
-		"type":            s.Type,
-		"target":          s.Target,
-		"state":           s.State,
+		"type":            escape.Text(s.Type),
+		"target":          escape.Text(s.Target),
+		"state":           escape.Text(s.State),
 		"started":         i(started),
 		"events_read":     i(s.EventsRead),
 		"detections":      i(s.Detections),
 		"dropped":         i(s.Dropped),
 		"errors":          i(s.Errors),
-		"last_error":      s.LastError,
+		"last_error":      escape.Text(s.LastError),
 		"dropped_cap":     i(s.DroppedCap),
 		"dropped_expired": i(s.DroppedExpired),
 		"max_events":      i(s.MaxEvents),

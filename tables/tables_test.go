@@ -265,6 +265,17 @@ func TestStatus(t *testing.T) {
 				"detections": "3", "dropped": "0", "errors": "1", "last_error": "x.evtx: record 7: bad",
 				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
 		}},
+		// Review E9: file and mount names and decoder errors quoting log
+		// content are escaped before osquery sees them.
+		{"hostile text", func() []SourceStatus {
+			return []SourceStatus{{Type: "live", Target: "/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives", State: "running",
+				LastError: "d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n"}}
+		}, []map[string]string{
+			{"type": "live", "target": `/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives`, "state": "running", "started": "0",
+				"events_read": "0", "detections": "0", "dropped": "0", "errors": "0",
+				"last_error":  `d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n`,
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

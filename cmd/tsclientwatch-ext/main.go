@@ -30,6 +30,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/collect"
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/extension"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/internal/launch"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
@@ -66,11 +67,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0 // pflag printed the usage
 		}
-		fmt.Fprintf(stderr, "tsclientwatch.ext: %v\n", err)
+		escape.Fprintf(stderr, "tsclientwatch.ext: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tsclientwatch.ext: unexpected arguments: %q\n", fs.Args())
+		escape.Fprintf(stderr, "tsclientwatch.ext: unexpected arguments: %q\n", fs.Args())
 		return 2
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -9,11 +10,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mattn/go-isatty"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 )
 
 // detectionWriter prints detections in one output format.
@@ -61,20 +62,27 @@ func toRecord(d *detector.Detection) ndjsonRecord {
 // consumer at the end of a pipe sees each detection as it is found.
 type ndjsonWriter struct {
 	bw  *bufio.Writer
+	buf bytes.Buffer
 	enc *json.Encoder
 }
 
 func newNDJSONWriter(w io.Writer) *ndjsonWriter {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
+	n := &ndjsonWriter{bw: bufio.NewWriter(w)}
+	n.enc = json.NewEncoder(&n.buf)
 	// Paths and command lines hold '<', '>' and '&' often; \u003c would
 	// only make them harder to read and grep.
-	enc.SetEscapeHTML(false)
-	return &ndjsonWriter{bw: bw, enc: enc}
+	n.enc.SetEscapeHTML(false)
+	return n
 }
 
 func (n *ndjsonWriter) Write(d *detector.Detection) error {
+	n.buf.Reset()
 	if err := n.enc.Encode(toRecord(d)); err != nil {
+		return err
+	}
+	// C1, bidi and format characters as \u escapes: the decoded values
+	// are unchanged, a terminal or viewer showing the line acts on none.
+	if _, err := n.bw.Write(escape.JSON(n.buf.Bytes())); err != nil {
 		return err
 	}
 	return n.bw.Flush()
@@ -128,21 +136,14 @@ func writeRow(w io.Writer, cells []string) {
 }
 
 // cell makes a value safe for one table cell: empty becomes "-", and
-// control characters (tabs, newlines, terminal escapes an attacker could
-// plant in a command line) are shown escaped.
+// what a terminal would act on or show misleadingly (tabs, newlines,
+// escape sequences, C1 controls, bidi overrides, invalid UTF-8: anything
+// an attacker could plant in a path or command line) is shown escaped.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	// C1 controls (U+0080-U+009F) act as escapes on some terminals too;
-	// strconv.Quote escapes them, and invalid UTF-8, as \u0080 and \x..
-	for _, r := range s {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == utf8.RuneError {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
+	return escape.Text(s)
 }
 
 // isTerminal reports whether w is a terminal, where a progress line

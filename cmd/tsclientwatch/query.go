@@ -13,6 +13,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/collect"
 	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/sqlquery"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
@@ -32,6 +33,7 @@ func newQueryCmd() *cobra.Command {
 		replays []string
 		live    bool
 		format  string
+		csvRaw  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "query [flags] [SQL]",
@@ -78,6 +80,7 @@ Examples:
 				stdout: cmd.OutOrStdout(),
 				stderr: cmd.ErrOrStderr(),
 				format: f,
+				csvRaw: csvRaw,
 			}
 			return q.run(cmd.Context(), cfg, args)
 		},
@@ -86,6 +89,7 @@ Examples:
 	fl.StringArrayVar(&replays, "replay", nil, "event log file or directory to load (repeatable)")
 	fl.BoolVar(&live, "live", false, "also watch process starts live")
 	fl.StringVar(&format, "format", "table", "output format: table, json or csv")
+	fl.BoolVar(&csvRaw, "csv-raw", false, "CSV: write cells that start like a spreadsheet formula (= + - @) as they are, without the leading '")
 	return cmd
 }
 
@@ -94,6 +98,7 @@ type querySession struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	format         sqlquery.Format
+	csvRaw         bool
 	db             *sqlquery.DB
 	collector      *collect.Collector
 }
@@ -161,7 +166,7 @@ func (q *querySession) reportSources() {
 		if s.Target != "" && s.Target != s.Type {
 			what += " " + s.Target
 		}
-		fmt.Fprintf(q.stderr, "tsclientwatch: source %s: %s, %d error(s); last: %s\n", what, s.State, s.Errors, s.LastError)
+		escape.Fprintf(q.stderr, "tsclientwatch: source %s: %s, %d error(s); last: %s\n", what, s.State, s.Errors, s.LastError)
 	}
 }
 
@@ -192,7 +197,7 @@ func (q *querySession) exec(ctx context.Context, stmt string) error {
 	if len(cols) == 0 {
 		return nil // a statement without a result (PRAGMA, CREATE TEMP VIEW...)
 	}
-	return sqlquery.Write(q.stdout, q.format, cols, rows)
+	return sqlquery.Write(q.stdout, q.format, cols, rows, sqlquery.Options{CSVRaw: q.csvRaw})
 }
 
 const (
@@ -272,7 +277,7 @@ func (q *querySession) repl(ctx context.Context) error {
 		}
 		for _, s := range stmts {
 			if err := q.exec(ctx, s); err != nil {
-				fmt.Fprintf(q.stderr, "Error: %v\n", err)
+				escape.Fprintf(q.stderr, "Error: %v\n", err)
 			}
 		}
 	}
@@ -300,7 +305,7 @@ func (q *querySession) dotCommand(ctx context.Context, f []string) (quit bool) {
 		for _, n := range names {
 			s, ok := q.db.Schema(n)
 			if !ok {
-				fmt.Fprintf(q.stderr, "Error: no table %q (see .tables)\n", n)
+				escape.Fprintf(q.stderr, "Error: no table %q (see .tables)\n", n)
 				continue
 			}
 			fmt.Fprintf(q.stdout, "%s;\n", s)
@@ -316,16 +321,16 @@ func (q *querySession) dotCommand(ctx context.Context, f []string) (quit bool) {
 		}
 		format, err := sqlquery.ParseFormat(m)
 		if err != nil {
-			fmt.Fprintf(q.stderr, "Error: %v\n", err)
+			escape.Fprintf(q.stderr, "Error: %v\n", err)
 			break
 		}
 		q.format = format
 	case ".status":
 		if err := q.exec(ctx, "SELECT * FROM "+tables.StatusName); err != nil {
-			fmt.Fprintf(q.stderr, "Error: %v\n", err)
+			escape.Fprintf(q.stderr, "Error: %v\n", err)
 		}
 	default:
-		fmt.Fprintf(q.stderr, "Error: unknown command %q (.help lists them)\n", f[0])
+		escape.Fprintf(q.stderr, "Error: unknown command %q (.help lists them)\n", f[0])
 	}
 	return false
 }

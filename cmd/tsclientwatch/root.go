@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 )
 
 // Exit codes.
@@ -65,7 +66,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// code rather than a goroutine dump.
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(stderr, "tsclientwatch: internal error: %v\n", p)
+			escape.Fprintf(stderr, "tsclientwatch: internal error: %v\n", p)
 			code = exitError
 		}
 	}()
@@ -81,13 +82,13 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
 		if ec.err != nil {
-			fmt.Fprintf(stderr, "tsclientwatch: %v\n", ec.err)
+			escape.Fprintf(stderr, "tsclientwatch: %v\n", ec.err)
 		}
 		return ec.code
 	}
 	// Anything else comes from cobra itself: an unknown flag or command,
 	// a missing argument.
-	fmt.Fprintf(stderr, "tsclientwatch: %v\nRun 'tsclientwatch --help' for usage.\n", err)
+	escape.Fprintf(stderr, "tsclientwatch: %v\nRun 'tsclientwatch --help' for usage.\n", err)
 	return exitError
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
 )
@@ -232,11 +233,14 @@ func newConsole(w io.Writer) *console {
 	return &console{w: w, terminal: isTerminal(w)}
 }
 
+// printf prints one message. Its arguments are escaped (escape.Fprintf):
+// file names, mount names and decoder errors quoting log content are the
+// attacker's text, and must not reach the terminal raw.
 func (c *console) printf(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clearLocked()
-	fmt.Fprintf(c.w, format, args...)
+	escape.Fprintf(c.w, format, args...)
 }
 
 func (c *console) clearLocked() {
