@@ -71,6 +71,15 @@ type Event struct {
 	// Event Log subscription); 0 when the source has none (live watchers,
 	// most ECS). Record ids count up within one channel of one computer.
 	RecordID uint64
+	// FSType is the type of the filesystem the executable ran from, as
+	// /proc/self/mountinfo spells it with the FUSE subtype ("ext4",
+	// "fuse.xrdp-chansrv"). Live Linux watchers fill it; empty when
+	// unknown (every log format). A known type that is not FUSE rules out
+	// the xrdp form: xrdp's client drives are always FUSE mounts.
+	FSType string
+	// PathTruncated says the watcher could not read the whole path:
+	// Executable keeps the start and the end and marks the gap with "…".
+	PathTruncated bool
 }
 
 // Form is the shape of a path that matched.

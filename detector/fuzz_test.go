@@ -46,6 +46,9 @@ func referenceMatch(cfg Config, ev Event) (form Form, drive, share string, ok bo
 	if ev.HostOS != "" && ev.HostOS != OSLinux {
 		return "", "", "", false
 	}
+	if ev.FSType != "" && ev.FSType != "fuse" && !(strings.HasPrefix(ev.FSType, "fuse.") && len(ev.FSType) > len("fuse.")) {
+		return "", "", "", false
+	}
 	parts := strings.Split(p, "/")
 	for i := 0; i < len(parts)-1; i++ {
 		for _, name := range cfg.XrdpMountNames {
@@ -73,17 +76,19 @@ func FuzzMatch(f *testing.F) {
 		`/home/alice/thinclient_drives/C:/tools/run.sh`, `/home/u/thinclient_drives/`, `/a//thinclient_drives//x`,
 		`\\tsclient\c\a.exe.txt`, `\\TSCLIENT\\a.EXE`, "",
 	} {
-		f.Add(s, uint8(TypeStart), "")
-		f.Add(s, uint8(TypeStart), OSWindows)
-		f.Add(s, uint8(TypeStartLegacy), OSLinux)
+		f.Add(s, uint8(TypeStart), "", "")
+		f.Add(s, uint8(TypeStart), OSWindows, "")
+		f.Add(s, uint8(TypeStartLegacy), OSLinux, "")
+		f.Add(s, uint8(TypeStart), OSLinux, "fuse.xrdp-chansrv")
+		f.Add(s, uint8(TypeStart), "", "ext4")
 	}
 	cfg := DefaultConfig()
 	m := MustNew(cfg)
 	strictCfg := cfg
 	strictCfg.Strict = true
 	strict := MustNew(strictCfg)
-	f.Fuzz(func(t *testing.T, exe string, typ uint8, hostOS string) {
-		ev := Event{Type: EventType(typ % 3), HostOS: hostOS, Executable: exe}
+	f.Fuzz(func(t *testing.T, exe string, typ uint8, hostOS, fsType string) {
+		ev := Event{Type: EventType(typ % 3), HostOS: hostOS, Executable: exe, FSType: fsType}
 		d, ok := m.Match(&ev)
 		form, drive, share, want := referenceMatch(cfg, ev)
 		if ok != want {

@@ -162,8 +162,15 @@ func (m *Matcher) hasExtension(p string) bool {
 }
 
 // matchXrdp looks for a path component equal to a mount name with at least
-// one component after it.
+// one component after it. The executable must sit on a FUSE mount when its
+// filesystem is known: xrdp's chansrv serves client drives only through
+// FUSE, while any local user can create a plain directory of that name
+// and flood the store with execs from it. Events that do not carry the
+// filesystem type (every log format) are judged on the path alone.
 func (m *Matcher) matchXrdp(e *Event, p string) (Detection, bool) {
+	if e.FSType != "" && !IsFUSE(e.FSType) {
+		return Detection{}, false
+	}
 	start := 0
 	for start < len(p) {
 		end := strings.IndexByte(p[start:], '/')
@@ -180,6 +187,12 @@ func (m *Matcher) matchXrdp(e *Event, p string) (Detection, bool) {
 		start = end + 1
 	}
 	return Detection{}, false
+}
+
+// IsFUSE reports whether fsType, as mountinfo spells it, is a FUSE
+// filesystem: "fuse" or "fuse.<subtype>" ("fuse.xrdp-chansrv").
+func IsFUSE(fsType string) bool {
+	return fsType == "fuse" || (len(fsType) > len("fuse.") && fsType[:len("fuse.")] == "fuse.")
 }
 
 // detection splits rest (the path after tsclient or the mount, without its

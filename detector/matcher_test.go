@@ -34,6 +34,11 @@ func TestMatchDefault(t *testing.T) {
 		{"xrdp default 0.9.15", lin(`/home/u/xrdp-client/C:/tool`), true, FormXrdp, "C:", `/tool`},
 		{"xrdp file in mount root", lin(`/home/u/thinclient_drives/tool`), true, FormXrdp, "", `/tool`},
 		{"xrdp host os unknown", Event{Type: TypeStart, Executable: `/home/u/thinclient_drives/C:/t`}, true, FormXrdp, "C:", `/t`},
+		{"xrdp on chansrv FUSE", fs(`/home/u/thinclient_drives/C:/t`, "fuse.xrdp-chansrv"), true, FormXrdp, "C:", `/t`},
+		{"xrdp on other FUSE", fs(`/home/u/thinclient_drives/C:/t`, "fuse.bindfs"), true, FormXrdp, "C:", `/t`},
+		{"xrdp on FUSE without subtype", fs(`/home/u/thinclient_drives/C:/t`, "fuse"), true, FormXrdp, "C:", `/t`},
+		{"xrdp truncated path keeps prefix", Event{Type: TypeStart, HostOS: OSLinux, FSType: "fuse.xrdp-chansrv", PathTruncated: true,
+			Executable: "/home/u/thinclient_drives/C:/…/d/tool"}, true, FormXrdp, "C:", "/…/d/tool"},
 
 		// Near misses: never a detection.
 		{"other MUP server", win(`\Device\Mup\VBoxSvr\share\x.exe`), false, "", "", ""},
@@ -58,6 +63,12 @@ func TestMatchDefault(t *testing.T) {
 		{"xrdp name prefix only", lin(`/home/u/thinclient_drives2/C:/t`), false, "", "", ""},
 		{"xrdp name suffix only", lin(`/home/u/my_thinclient_drives/C:/t`), false, "", "", ""},
 		{"xrdp mount dir itself", lin(`/home/u/thinclient_drives/`), false, "", "", ""},
+		// A plain directory of that name: any local user can make one.
+		{"xrdp name on ext4", fs(`/tmp/u/thinclient_drives/C:/t`, "ext4"), false, "", "", ""},
+		{"xrdp name on tmpfs", fs(`/tmp/u/thinclient_drives/C:/t`, "tmpfs"), false, "", "", ""},
+		{"xrdp name on fuseblk", fs(`/mnt/usb/thinclient_drives/C:/t`, "fuseblk"), false, "", "", ""},
+		{"xrdp name on fuse look-alike", fs(`/tmp/u/thinclient_drives/C:/t`, "fusectl"), false, "", "", ""},
+		{"xrdp name on bare fuse.", fs(`/tmp/u/thinclient_drives/C:/t`, "fuse."), false, "", "", ""},
 		{"linux tsclient dir", lin(`/mnt/tsclient/c/a.exe`), false, "", "", ""},
 		{"empty", win(``), false, "", "", ""},
 	}
@@ -210,3 +221,27 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 
 func win(p string) Event { return Event{Type: TypeStart, HostOS: OSWindows, Executable: p} }
 func lin(p string) Event { return Event{Type: TypeStart, HostOS: OSLinux, Executable: p} }
+func fs(p, fsType string) Event {
+	return Event{Type: TypeStart, HostOS: OSLinux, Executable: p, FSType: fsType}
+}
+
+// TestFSTypeDoesNotTouchWindows: the filesystem type only gates the xrdp
+// form; a Windows path is judged as before whatever it says.
+func TestFSTypeDoesNotTouchWindows(t *testing.T) {
+	m := MustNew(DefaultConfig())
+	ev := Event{Type: TypeStart, HostOS: OSWindows, Executable: `\\tsclient\c\a.exe`, FSType: "ntfs"}
+	if _, ok := m.Match(&ev); !ok {
+		t.Errorf("Windows path with FSType %q not detected", ev.FSType)
+	}
+}
+
+func TestIsFUSE(t *testing.T) {
+	for in, want := range map[string]bool{
+		"fuse": true, "fuse.xrdp-chansrv": true, "fuse.bindfs": true, "fuse.sshfs": true,
+		"": false, "fuse.": false, "fuseblk": false, "fusectl": false, "ext4": false, "FUSE": false, "xfuse.x": false,
+	} {
+		if got := IsFUSE(in); got != want {
+			t.Errorf("IsFUSE(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -228,7 +228,7 @@ func (c *Client) chunkEnd(batch []detector.Event, start int) (int, error) {
 // generous allowance for tags, lengths and varints.
 func eventSize(e *detector.Event) int {
 	return 96 + len(e.Executable) + len(e.CommandLine) + len(e.WorkingDirectory) + len(e.ParentExecutable) +
-		len(e.User) + len(e.Host) + len(e.HostOS) + len(e.Source) + len(e.SHA256)
+		len(e.User) + len(e.Host) + len(e.HostOS) + len(e.Source) + len(e.SHA256) + len(e.FSType)
 }
 
 // request is a reusable encoded batch.

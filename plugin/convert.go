@@ -66,6 +66,8 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	dst.HostOs = e.HostOS
 	dst.Source = e.Source
 	dst.Sha256 = e.SHA256
+	dst.FsType = e.FSType
+	dst.PathTruncated = e.PathTruncated
 }
 
 // zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
@@ -103,6 +105,8 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 		HostOS:           e.HostOs,
 		Source:           e.Source,
 		SHA256:           e.Sha256,
+		FSType:           e.FsType,
+		PathTruncated:    e.PathTruncated,
 	}, nil
 }
 

@@ -74,7 +74,15 @@ func events() []detector.Event {
 	untimed.PID = 1<<62 + 7
 	epoch := start(`\\tsclient\c\epoch.exe`, "windows")
 	epoch.Time = time.Unix(0, 0).UTC()
-	return append(evs, legacy, other, zoned, untimed, epoch)
+	// The filesystem type decides the xrdp form: a plain directory of
+	// that name is no detection, a FUSE mount is, also when the watcher
+	// could not read the whole path. A plugin must see both fields to
+	// decide the same.
+	plain := start(`/tmp/u/thinclient_drives/C:/flood`, "linux")
+	plain.FSType = "ext4"
+	fuse := start(`/home/bob/thinclient_drives/C:/…/deep/tool`, "linux")
+	fuse.FSType, fuse.PathTruncated = "fuse.xrdp-chansrv", true
+	return append(evs, legacy, other, zoned, untimed, epoch, plain, fuse)
 }
 
 // sameDetections fails unless got and want are the same detections, with

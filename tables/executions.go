@@ -40,6 +40,8 @@ func Executions(s *store.Store) Table {
 		table.TextColumn("share_path", withDesc("Path inside the redirected share")),
 		table.TextColumn("form", withDesc("Path form that matched: kernel, unc or xrdp")),
 		table.TextColumn("source", withDesc("Where the event came from (sysmon, security, endpoint, ebpf, ...)")),
+		table.TextColumn("fs_type", withDesc("Filesystem type the program ran from (fuse.xrdp-chansrv), live Linux watchers only; empty when unknown")),
+		table.IntegerColumn("path_truncated", withDesc("1 when the watcher could not read the whole path: path keeps its start and end with … for the gap")),
 	}
 	return Table{
 		Name:        ExecutionsName,
@@ -114,20 +116,29 @@ func executionsFilter(qc table.QueryContext) (f store.Filter, ok bool) {
 
 func executionRow(r *store.Row) map[string]string {
 	return map[string]string{
-		"eid":          strconv.FormatUint(r.EID, 10),
-		"time":         strconv.FormatInt(r.Time(), 10),
-		"pid":          strconv.FormatInt(r.PID, 10),
-		"parent":       strconv.FormatInt(r.ParentPID, 10),
-		"path":         r.Executable,
-		"cmdline":      r.CommandLine,
-		"cwd":          r.WorkingDirectory,
-		"parent_path":  r.ParentExecutable,
-		"username":     r.User,
-		"hostname":     r.Host,
-		"sha256":       r.SHA256,
-		"client_drive": r.ClientDrive,
-		"share_path":   r.SharePath,
-		"form":         string(r.Form),
-		"source":       r.Source,
+		"eid":            strconv.FormatUint(r.EID, 10),
+		"time":           strconv.FormatInt(r.Time(), 10),
+		"pid":            strconv.FormatInt(r.PID, 10),
+		"parent":         strconv.FormatInt(r.ParentPID, 10),
+		"path":           r.Executable,
+		"cmdline":        r.CommandLine,
+		"cwd":            r.WorkingDirectory,
+		"parent_path":    r.ParentExecutable,
+		"username":       r.User,
+		"hostname":       r.Host,
+		"sha256":         r.SHA256,
+		"client_drive":   r.ClientDrive,
+		"share_path":     r.SharePath,
+		"form":           string(r.Form),
+		"source":         r.Source,
+		"fs_type":        r.FSType,
+		"path_truncated": boolInt(r.PathTruncated),
 	}
+}
+
+func boolInt(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -189,7 +189,7 @@ func TestExecutionsRowContent(t *testing.T) {
 		"path": `\Device\Mup\tsclient\c\b.exe`, "cmdline": `"\Device\Mup\tsclient\c\b.exe" /q`,
 		"cwd": `C:\Users\alice\`, "parent_path": `C:\Windows\explorer.exe`, "username": `CORP\alice`,
 		"hostname": "ws1", "sha256": strings.Repeat("ab", 32), "client_drive": "c", "share_path": `\b.exe`,
-		"form": "kernel", "source": "sysmon",
+		"form": "kernel", "source": "sysmon", "fs_type": "", "path_truncated": "0",
 	}
 	if fmt.Sprint(rows[0]) != fmt.Sprint(want) {
 		t.Errorf("row = %v\nwant  %v", rows[0], want)
@@ -205,11 +205,33 @@ func TestExecutionsRowContent(t *testing.T) {
 	}
 }
 
+// TestExecutionsLiveRow: a live Linux row carries its filesystem type and
+// says when the watcher cut its path.
+func TestExecutionsLiveRow(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	var d detector.Detection
+	d.Time, d.Type, d.HostOS, d.Source = time.Unix(5000, 0), detector.TypeStart, detector.OSLinux, "ebpf"
+	d.Executable = "/home/u/thinclient_drives/C:/…/d/tool"
+	d.FSType, d.PathTruncated = "fuse.xrdp-chansrv", true
+	d.Form, d.ClientDrive, d.SharePath, d.RuleID = detector.FormXrdp, "C:", "/…/d/tool", detector.RuleID
+	s.Add(d)
+	tbl := Executions(s)
+	rows, st := call(t, tbl.Plugin(), QueryContext(tbl.Columns))
+	if st.Code != 0 || len(rows) != 1 {
+		t.Fatalf("status %+v, %d rows", st, len(rows))
+	}
+	if rows[0]["fs_type"] != "fuse.xrdp-chansrv" || rows[0]["path_truncated"] != "1" || rows[0]["path"] != d.Executable {
+		t.Errorf("row = %v", rows[0])
+	}
+}
+
 func TestExecutionsColumns(t *testing.T) {
 	t.Parallel()
 	tbl := Executions(store.New(store.Options{}))
 	want := "eid BIGINT, time BIGINT, pid BIGINT, parent BIGINT, path TEXT, cmdline TEXT, cwd TEXT, " +
-		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT"
+		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT, " +
+		"fs_type TEXT, path_truncated INTEGER"
 	var got []string
 	for _, c := range tbl.Columns {
 		got = append(got, c.Name+" "+string(c.Type))

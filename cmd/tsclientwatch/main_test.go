@@ -58,7 +58,7 @@ func runCLI(t *testing.T, stdin io.Reader, args ...string) result {
 // carry exactly the documented keys.
 func ndjsonLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
-	want := []string{"client_drive", "cmdline", "cwd", "form", "hostname", "parent", "parent_path", "path", "pid",
+	want := []string{"client_drive", "cmdline", "cwd", "form", "fs_type", "hostname", "parent", "parent_path", "path", "path_truncated", "pid",
 		"rule_id", "sha256", "share_path", "source", "time", "username"}
 	var recs []map[string]any
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
@@ -142,6 +142,7 @@ func TestScanNDJSON(t *testing.T) {
 		"sha256":       "c513049c52e2932e2ffff8f19e5e94ff63746a5b7c92ed9256b00cc02a831ca4",
 		"client_drive": "c", "share_path": `\temp\stack\a.exe`, "form": "unc",
 		"source": "Microsoft-Windows-Sysmon/Operational", "rule_id": detector.RuleID,
+		"fs_type": "", "path_truncated": false,
 	}
 	if !reflect.DeepEqual(recs[0], want) {
 		t.Fatalf("first detection\n got %v\nwant %v", recs[0], want)

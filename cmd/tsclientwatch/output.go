@@ -42,6 +42,9 @@ type ndjsonRecord struct {
 	Form        string `json:"form"`
 	Source      string `json:"source"`
 	RuleID      string `json:"rule_id"`
+	// FSType and PathTruncated are set by the live Linux watchers only.
+	FSType        string `json:"fs_type"`
+	PathTruncated bool   `json:"path_truncated"`
 }
 
 func toRecord(d *detector.Detection) ndjsonRecord {
@@ -54,7 +57,7 @@ func toRecord(d *detector.Detection) ndjsonRecord {
 		Cmdline: d.CommandLine, Cwd: d.WorkingDirectory, ParentPath: d.ParentExecutable,
 		Username: d.User, Hostname: d.Host, SHA256: d.SHA256,
 		ClientDrive: d.ClientDrive, SharePath: d.SharePath, Form: string(d.Form),
-		Source: d.Source, RuleID: d.RuleID,
+		Source: d.Source, RuleID: d.RuleID, FSType: d.FSType, PathTruncated: d.PathTruncated,
 	}
 }
 

@@ -341,3 +341,71 @@ func TestEBPFScriptOnFUSEMount(t *testing.T) {
 		t.Errorf("lost %d events", st.Lost)
 	}
 }
+
+// TestEBPFPlainDirectoryNotDetected reproduces the review's eviction flood
+// (E2): any local user can make a plain directory named thinclient_drives
+// and exec from it as fast as they like. Only a FUSE mount (which xrdp's
+// chansrv always is) makes the xrdp form count; the same path on the local
+// filesystem is reported but not detected. The bindfs mount still is.
+func TestEBPFPlainDirectoryNotDetected(t *testing.T) {
+	f := newFixture(t, nil)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	plain := filepath.Join(f.root, "tmp", "u", "thinclient_drives", "C:", "tools", "tool")
+	if err := os.MkdirAll(filepath.Dir(plain), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, "/bin/true", plain)
+	for d := plain; d != f.root; d = filepath.Dir(d) {
+		os.Lchown(d, 65534, 65534)
+	}
+	w, err := Open(context.Background(), Options{Mechanism: EBPF})
+	if err != nil {
+		t.Fatalf("Open(ebpf): %v", err)
+	}
+	c := &collector{root: f.root, cond: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, c.sink()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		w.Close()
+	}()
+
+	attacker := &fixture{root: f.root, cred: nobody}
+	plainPID := attacker.run(t, f.root, plain, "flood")
+	mountPID := f.run(t, f.root, f.tool, "real")
+	evs := c.wait(2)
+	m := detector.MustNew(detector.DefaultConfig())
+	byPID := map[int64]detector.Event{}
+	for _, e := range evs {
+		byPID[e.PID] = e
+	}
+	for _, tt := range []struct {
+		name     string
+		pid      int64
+		exe      string
+		fsFUSE   bool
+		detected bool
+	}{
+		{"plain directory", plainPID, plain, false, false},
+		{"bindfs mount", mountPID, f.tool, true, true},
+	} {
+		e, ok := byPID[tt.pid]
+		if !ok {
+			t.Errorf("%s: pid %d not reported (events: %+v)", tt.name, tt.pid, evs)
+			continue
+		}
+		if e.Executable != tt.exe {
+			t.Errorf("%s: Executable %q, want %q", tt.name, e.Executable, tt.exe)
+		}
+		if e.FSType == "" || detector.IsFUSE(e.FSType) != tt.fsFUSE {
+			t.Errorf("%s: FSType %q, want FUSE %v", tt.name, e.FSType, tt.fsFUSE)
+		}
+		if _, got := m.Match(&e); got != tt.detected {
+			t.Errorf("%s: detected %v, want %v (event %+v)", tt.name, got, tt.detected, e)
+		}
+	}
+}

@@ -177,8 +177,14 @@ func fillEvent(r *Record, ev *detector.Event) {
 	ev.PID = int64(r.PID)
 	ev.ParentPID = int64(r.PPID)
 	ev.Executable = r.Path
+	ev.FSType = r.FSType
+	ev.PathTruncated = r.Flags&FlagPathTruncated != 0
 	if s, ok := r.Script(); ok {
 		ev.Executable = s
+		// FSType is the interpreter's filesystem; the script's is not
+		// in the record.
+		ev.FSType = ""
+		ev.PathTruncated = false
 	}
 	ev.CommandLine = r.CommandLine()
 	ev.WorkingDirectory = r.Cwd

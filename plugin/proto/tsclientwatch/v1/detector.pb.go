@@ -570,8 +570,16 @@ type Event struct {
 	HostOs           string    `protobuf:"bytes,13,opt,name=host_os,json=hostOs,proto3" json:"host_os,omitempty"`
 	Source           string    `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
 	Sha256           string    `protobuf:"bytes,15,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// fs_type is the type of the filesystem the executable ran from, as
+	// /proc/self/mountinfo spells it ("ext4", "fuse.xrdp-chansrv"); empty
+	// when unknown. Live Linux watchers fill it. A known type that is not
+	// FUSE ("fuse", "fuse.*") rules out the xrdp form.
+	FsType string `protobuf:"bytes,16,opt,name=fs_type,json=fsType,proto3" json:"fs_type,omitempty"`
+	// path_truncated says the watcher could not read the whole executable
+	// path: it keeps the start and the end, with "…" for the gap.
+	PathTruncated bool `protobuf:"varint,17,opt,name=path_truncated,json=pathTruncated,proto3" json:"path_truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -707,6 +715,20 @@ func (x *Event) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *Event) GetFsType() string {
+	if x != nil {
+		return x.FsType
+	}
+	return ""
+}
+
+func (x *Event) GetPathTruncated() bool {
+	if x != nil {
+		return x.PathTruncated
+	}
+	return false
 }
 
 type DetectRequest struct {
@@ -944,7 +966,7 @@ const file_detector_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.tsclientwatch.v1.ConfigR\x06config\"?\n" +
 	"\x11ConfigureResponse\x12*\n" +
-	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xe1\x03\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xa1\x04\n" +
 	"\x05Event\x12!\n" +
 	"\ftime_seconds\x18\x01 \x01(\x03R\vtimeSeconds\x12\x1d\n" +
 	"\n" +
@@ -965,7 +987,9 @@ const file_detector_proto_rawDesc = "" +
 	"\x04host\x18\f \x01(\tR\x04host\x12\x17\n" +
 	"\ahost_os\x18\r \x01(\tR\x06hostOs\x12\x16\n" +
 	"\x06source\x18\x0e \x01(\tR\x06source\x12\x16\n" +
-	"\x06sha256\x18\x0f \x01(\tR\x06sha256\"\\\n" +
+	"\x06sha256\x18\x0f \x01(\tR\x06sha256\x12\x17\n" +
+	"\afs_type\x18\x10 \x01(\tR\x06fsType\x12%\n" +
+	"\x0epath_truncated\x18\x11 \x01(\bR\rpathTruncated\"\\\n" +
 	"\rDetectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12/\n" +
 	"\x06events\x18\x02 \x03(\v2\x17.tsclientwatch.v1.EventR\x06events\"\xa8\x01\n" +
