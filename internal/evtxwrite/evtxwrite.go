@@ -3,12 +3,20 @@
 // do not contain) and round-trip tests for the reader.
 //
 // The output is honest EVTX: a file header and 64 KiB chunks with correct
-// CRC32 checksums, a filled common-string table, and event records whose
-// binary XML uses plain element, attribute and text tokens. Windows itself
-// writes records as template instances with typed values; readers must
-// accept both, and this writer uses the plain form because it needs no
-// template table. Values are therefore text (SystemTime as
+// CRC32 checksums, a filled common-string table, and event records in the
+// form Windows writes them: a template instance whose definition is stored
+// inline in the record. Windows shares one definition between the records
+// of an event type and substitutes typed values into it; this writer gives
+// each record a definition of its own holding the whole event as plain
+// element, attribute and text tokens, with no values to substitute, so it
+// needs no template table. Values are therefore text (SystemTime as
 // "2006-01-02T15:04:05.0000000Z", EventID as decimal).
+//
+// Plain elements outside a template (how Windows stores forwarded events)
+// are laid out differently: their element starts have no dependency
+// identifier. Readers disagree about that form (libyal's evtxexport
+// 20181227 and python-evtx expect the identifier everywhere), while every
+// reader decodes template instances, so the writer uses them.
 package evtxwrite
 
 import (
@@ -61,6 +69,7 @@ const (
 	tokEndElement   = 0x04
 	tokValue        = 0x05
 	tokAttribute    = 0x06
+	tokTemplate     = 0x0C
 	tokFragment     = 0x0F
 	tokMore         = 0x40
 	valueTypeString = 0x01
@@ -310,7 +319,7 @@ func (e *enc) open(name string, attrs ...attr) int {
 		tok |= tokMore
 	}
 	e.u8(tok)
-	e.u16(0xFFFF) // dependency id: none (not inside a template)
+	e.u16(0xFFFF) // dependency identifier (elements are inside a template definition): none
 	sizeAt := e.c.off
 	e.u32(0)
 	e.name(name)
@@ -371,11 +380,51 @@ func (e *enc) parent(name string, body func(), attrs ...attr) {
 	e.patch(sizeAt, e.c.off-(sizeAt+4))
 }
 
+// templateGUIDTail is the last 12 bytes of the GUID of every template
+// definition the writer makes (arbitrary, fixed, and no text: a needle
+// such as "tsclient" here would put every record through the scan
+// prefilter); the first 4 are the definition's chunk offset, unique in the
+// chunk, which readers also take as the template id.
+var templateGUIDTail = [12]byte{0x9b, 0x43, 0x4e, 0x1f, 0x8a, 0x5d, 0x42, 0x7c, 0xb1, 0x0e, 0x36, 0xd2}
+
+// record writes a fragment holding one template instance, whose definition
+// follows inline and holds the event; the instance has no values.
 func (e *enc) record(ev *Event) {
+	e.fragmentHeader()
+	e.u8(tokTemplate)
+	e.u8(1) // template instance version
+	idAt := e.c.off
+	e.u32(0) // template id, patched below
+	def := e.c.off + 4
+	e.u32(uint32(def)) // the definition follows right behind this field
+	e.u32(0)           // next definition in the chunk's template table: none
+	guidAt := e.c.off
+	e.u32(uint32(def))
+	if e.room(len(templateGUIDTail)) {
+		e.c.off += copy(e.c.b[e.c.off:], templateGUIDTail[:])
+	}
+	sizeAt := e.c.off
+	e.u32(0) // definition data size, patched below
+	e.fragmentHeader()
+	e.event(ev)
+	e.u8(tokEOF)
+	e.patch(sizeAt, e.c.off-(sizeAt+4))
+	if e.err == nil {
+		copy(e.c.b[idAt:idAt+4], e.c.b[guidAt:guidAt+4])
+	}
+	e.u32(0) // number of values
+	e.u8(tokEOF)
+}
+
+func (e *enc) fragmentHeader() {
 	e.u8(tokFragment)
 	e.u8(1) // major version
 	e.u8(1) // minor version
 	e.u8(0) // flags
+}
+
+// event writes the Event element.
+func (e *enc) event(ev *Event) {
 	e.parent("Event", func() {
 		e.parent("System", func() {
 			prov := []attr{{"Name", ev.Provider}}
@@ -400,5 +449,4 @@ func (e *enc) record(ev *Event) {
 			}
 		})
 	}, attr{"xmlns", "http://schemas.microsoft.com/win/2004/08/events/event"})
-	e.u8(tokEOF)
 }
