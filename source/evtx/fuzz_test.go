@@ -288,6 +288,10 @@ func seedChunks(tb testing.TB) [][]byte {
 		templateChunk(tb, templateOpts{openDepth: 2000}),
 		templateChunk(tb, templateOpts{nargs: 14000, argType: 0x21, tailText: 2000}),
 		templateChunk(tb, templateOpts{openDepth: 1500, uses: 1000}),
+		plainChunk(tb, 3, false),
+		plainChunk(tb, 3, true),
+		templateChunk(tb, templateOpts{extraType: 0x86, extraLen: 3}),
+		templateChunk(tb, templateOpts{extraType: 0x12, extraLen: 8}),
 	}
 	return chunks
 }
@@ -319,13 +323,18 @@ type templateOpts struct {
 	nest      int    // wrap the body in this many nested BinXml values
 	openDepth int    // elements opened and never closed in the body
 	tailText  int    // a text token of this many characters after the values
+	extraType uint16 // add an unreferenced value of this type
+	extraLen  uint16 // and this many (zero) bytes
 }
 
 // bx appends binary XML tokens into a chunk buffer; pos is the chunk offset
-// of the next byte, which inline names and definitions need.
+// of the next byte, which inline names and definitions need. Element
+// starts carry a dependency identifier, as inside a template definition,
+// unless plain is set (a record's own elements, outside any template).
 type bx struct {
-	b   []byte
-	pos int
+	b     []byte
+	pos   int
+	plain bool
 }
 
 func (x *bx) u8(v byte)    { x.b = append(x.b, v) }
@@ -357,7 +366,9 @@ func (x *bx) open(name string, attrs bool) {
 	} else {
 		x.u8(0x01)
 	}
-	x.u16(0)
+	if !x.plain {
+		x.u16(0) // dependency identifier
+	}
 	x.u32(0)
 	x.name(name)
 	if attrs {
@@ -414,6 +425,10 @@ func templateChunk(tb testing.TB, o templateOpts) []byte {
 	if o.sidLen > 0 {
 		values = append(values, []byte{1, 5, 0, 0, 0, 0, 0, 5, 0x12, 0, 0, 0})
 		types = append(types, 0x13)
+	}
+	if o.extraType != 0 {
+		values = append(values, make([]byte, o.extraLen))
+		types = append(types, o.extraType)
 	}
 	var defAt uint32
 	for r := 0; r <= o.uses; r++ {
@@ -506,28 +521,92 @@ func templateChunk(tb testing.TB, o templateOpts) []byte {
 			}
 		}
 		x.u8(0x00)
-		size := recordHeaderSize + len(x.b) + 4
-		if off+size > chunkSize {
+		var ok bool
+		if off, ok = putRecord(c, off, uint64(r+1), x.b); !ok {
 			break
 		}
-		rec := c[off:]
-		copy(rec, recordMagic)
-		binary.LittleEndian.PutUint32(rec[4:], uint32(size))
-		binary.LittleEndian.PutUint64(rec[8:], uint64(r+1))
-		binary.LittleEndian.PutUint64(rec[16:], 133550000000000000)
-		copy(rec[recordHeaderSize:], x.b)
-		binary.LittleEndian.PutUint32(rec[size-4:], uint32(size))
-		off += size
 	}
+	finishChunk(c, o.uses+1, off)
+	return c
+}
+
+// putRecord frames body as record id at chunk offset off and returns the
+// offset after it, or false when it does not fit.
+func putRecord(c []byte, off int, id uint64, body []byte) (int, bool) {
+	size := recordHeaderSize + len(body) + 4
+	if off+size > chunkSize {
+		return off, false
+	}
+	rec := c[off:]
+	copy(rec, recordMagic)
+	binary.LittleEndian.PutUint32(rec[4:], uint32(size))
+	binary.LittleEndian.PutUint64(rec[8:], id)
+	binary.LittleEndian.PutUint64(rec[16:], 133550000000000000)
+	copy(rec[recordHeaderSize:], body)
+	binary.LittleEndian.PutUint32(rec[size-4:], uint32(size))
+	return off + size, true
+}
+
+// finishChunk writes the header of a chunk holding records 1..n, whose
+// free space starts at free, with correct checksums.
+func finishChunk(c []byte, n, free int) {
 	copy(c, chunkMagic)
 	le := binary.LittleEndian
 	le.PutUint64(c[8:], 1)
-	le.PutUint64(c[16:], uint64(o.uses+1))
+	le.PutUint64(c[16:], uint64(n))
 	le.PutUint64(c[24:], 1)
-	le.PutUint64(c[32:], uint64(o.uses+1))
+	le.PutUint64(c[32:], uint64(n))
 	le.PutUint32(c[40:], 128)
-	le.PutUint32(c[chunkFreeSpaceOff:], uint32(off))
+	le.PutUint32(c[chunkFreeSpaceOff:], uint32(free))
 	fixChunkSums(c)
+}
+
+// plainChunk builds a chunk of n records stored without a template, the
+// way Windows stores forwarded events (and the real RemoteConnectionManager
+// 1149 log of the shared data): plain elements, attributes and text, and
+// element starts without a dependency identifier. Each is a Security 4688
+// from a client drive. depIDs writes the identifiers anyway, the layout
+// that older readers (libyal's evtxexport 20181227, python-evtx, Velocidex
+// v0.2.0) assume everywhere.
+func plainChunk(tb testing.TB, n int, depIDs bool) []byte {
+	tb.Helper()
+	c := make([]byte, chunkSize)
+	off := chunkHeaderSize
+	for r := range n {
+		x := &bx{pos: off + recordHeaderSize, plain: !depIDs}
+		x.b = append(x.b, 0x0F, 0x01, 0x01, 0x00)
+		x.open("Event", true)
+		x.attr("xmlns", "http://schemas.microsoft.com/win/2004/08/events/event")
+		x.u8(0x02)
+		x.element("System", func() {
+			x.open("Provider", true)
+			x.attr("Name", winevent.ProviderSecurity)
+			x.u8(0x03)
+			x.element("EventID", func() { x.text("4688") })
+			x.element("EventRecordID", func() { x.text(fmt.Sprint(5000 + r)) })
+			x.element("Channel", func() { x.text(winevent.ChannelSecurity) })
+			x.element("Computer", func() { x.text("ws01") })
+		})
+		x.element("EventData", func() {
+			for _, d := range [][2]string{
+				{"NewProcessName", `\Device\Mup\tsclient\C\Tools\x.exe`},
+				{"CommandLine", `"\\tsclient\C\Tools\x.exe" -run`},
+			} {
+				x.open("Data", true)
+				x.attr("Name", d[0])
+				x.u8(0x02)
+				x.text(d[1])
+				x.u8(0x04)
+			}
+		})
+		x.u8(0x04)
+		x.u8(0x00)
+		var ok bool
+		if off, ok = putRecord(c, off, uint64(r+1), x.b); !ok {
+			tb.Fatalf("record %d does not fit", r+1)
+		}
+	}
+	finishChunk(c, n, off)
 	return c
 }
 
@@ -546,17 +625,48 @@ func TestTemplateChunk(t *testing.T) {
 	if d, _ := fuzzMatcher.Detect(context.Background(), events, nil); len(d) != 3 {
 		t.Fatalf("detections %+v, want 3", d)
 	}
+	for _, tc := range []struct {
+		o    templateOpts
+		want string // the guard's reason
+	}{
+		{templateOpts{nargs: 0xFFFFFFF0}, "declares 4294967280 values"},
+		{templateOpts{defOff: 0xFFFFFF00}, "no matching definition"},
+		{templateOpts{nest: 200}, "nested deeper than"},
+		{templateOpts{nargs: 16000, argLen: 0xFFFF, argType: 0x0E}, "declares 16000 values"},
+		{templateOpts{sidLen: 0xFFFF}, "SID value of 65535 bytes"},
+		{templateOpts{nargs: 14000, argType: 0x21, tailText: 2000}, "declares 14000 values"},
+		// Over the decoder's own cap, which it applies only to a
+		// definition it already knows.
+		{templateOpts{nargs: 12000, argType: 0x04}, "declares 12000 values (at most 10240)"},
+		// A short SYSTEMTIME is read past its end; a partial array
+		// element panics the decoder.
+		{templateOpts{extraType: 0x12, extraLen: 8}, "SYSTEMTIME value of 8 bytes"},
+		{templateOpts{extraType: 0x86, extraLen: 3}, "array value of 3 bytes"},
+		{templateOpts{extraType: 0x8A, extraLen: 12}, "array value of 12 bytes"},
+		{templateOpts{extraType: 0x95, extraLen: 20}, "array value of 20 bytes"},
+	} {
+		events, bad, _ := decodeOnce(templateChunk(t, tc.o), chunkSize)
+		if len(events) != 0 || len(bad) != 1 || !strings.Contains(bad[0].Error(), "binary XML: ") ||
+			!strings.Contains(bad[0].Error(), tc.want) {
+			t.Errorf("%+v: %d events, bad %v; want the record refused: %s", tc.o, len(events), bad, tc.want)
+		}
+	}
+	// Unguarded, a partial array element panics the decoder, which loses
+	// the whole chunk.
+	for _, o := range []templateOpts{{extraType: 0x86, extraLen: 3}, {extraType: 0x8A, extraLen: 12}} {
+		if _, err := parseRecords(templateChunk(t, o)); err == nil || !strings.Contains(err.Error(), "decoder panic") {
+			t.Errorf("%+v: decoder alone gives %v; the guard is what keeps the chunk", o, err)
+		}
+	}
+	// Well-formed values of the types the decoder learned after v0.2.0.
 	for _, o := range []templateOpts{
-		{nargs: 0xFFFFFFF0},
-		{defOff: 0xFFFFFF00},
-		{nest: 200},
-		{nargs: 16000, argLen: 0xFFFF, argType: 0x0E},
-		{sidLen: 0xFFFF},
-		{nargs: 14000, argType: 0x21, tailText: 2000},
+		{extraType: 0x07, extraLen: 4}, {extraType: 0x09, extraLen: 8}, {extraType: 0x0B, extraLen: 4},
+		{extraType: 0x0C, extraLen: 8}, {extraType: 0x12, extraLen: 16}, {extraType: 0x86, extraLen: 6},
+		{extraType: 0x8A, extraLen: 16}, {extraType: 0x95, extraLen: 24},
 	} {
 		events, bad, _ := decodeOnce(templateChunk(t, o), chunkSize)
-		if len(events) != 0 || len(bad) != 1 {
-			t.Errorf("%+v: %d events, bad %v; want the record refused", o, len(events), bad)
+		if len(events) != 1 || len(bad) != 0 || events[0].Executable != `\Device\Mup\tsclient\C\Tools\x.exe` {
+			t.Errorf("%+v: events %+v, bad %v; want the record decoded", o, events, bad)
 		}
 	}
 }
@@ -571,7 +681,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	names := []string{"sample", "writer", "template", "template-reused", "huge-value-count",
 		"values-past-end", "sid-64k", "bad-definition-offset", "definition-in-header",
-		"nested-binxml-200", "open-depth-2000", "binxml-reparse", "template-bomb"}
+		"nested-binxml-200", "open-depth-2000", "binxml-reparse", "template-bomb",
+		"plain-records", "plain-records-with-dependency-ids", "uint16-array-odd-length", "systemtime-short"}
 	write := func(target, name string, b []byte, flag bool) {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

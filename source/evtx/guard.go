@@ -9,11 +9,14 @@ import (
 // guard walks a record's binary XML the way the Velocidex decoder will, token
 // for token and offset for offset, without building anything, and refuses
 // records that would make the decoder misbehave. The decoder trusts counts
-// read from the file: a template instance's argument count (up to 2^32) is
-// looped over and appended to a slice even when the bytes ran out long
-// before, and SID arguments loop over their declared length. A few crafted
-// or corrupted bytes could therefore exhaust memory or time for the whole
-// process; this walk bounds both before the decoder sees the record.
+// read from the file: a template instance's argument count (up to 2^32 when
+// the definition is inline) is looped over and appended to a slice even
+// when the bytes ran out long before, SID arguments loop over their
+// declared length, and a few value types index past a short value and
+// panic, which loses the whole chunk. A few crafted or corrupted bytes
+// could therefore exhaust memory or time for the whole process, or hide a
+// chunk's good records; this walk bounds both before the decoder sees the
+// record.
 //
 // Keeping the walk in step with the decoder matters: templates are defined
 // inline at first use and found again by id, so the guard tracks the same
@@ -55,6 +58,12 @@ const (
 	// per byte converted, so a chunk stays under about 20 MB.
 	guardMaxDecoded = 2 << 20
 	sidMaxLen       = 8 + 15*4
+	// guardMaxValues is the decoder's own cap on a template instance's
+	// value count, which it applies to the count it reads before an inline
+	// definition but not to the one after it; the guard refuses more, so
+	// both readings agree. Real templates have a few dozen values.
+	guardMaxValues = 10 * 1024
+	systimeLen     = 16 // SYSTEMTIME: eight 16-bit fields
 )
 
 var errBudget = errors.New("too complex (decoder work bound exceeded)")
@@ -69,7 +78,7 @@ func (g *guard) record(off, end int) error {
 	g.steps = 0
 	g.added = g.added[:0]
 	decoded := g.decoded
-	_, err := g.binxml(off, 0)
+	_, err := g.binxml(off, 0, false)
 	if err != nil {
 		g.decoded = decoded // the record is blanked: the decoder never converts it
 		for _, id := range g.added {
@@ -171,8 +180,13 @@ func (g *guard) step(n int) error {
 }
 
 // binxml walks one fragment from off and returns where the decoder's cursor
-// ends.
-func (g *guard) binxml(off, depth int) (int, error) {
+// ends. inTemplate says whether the fragment is a template definition's
+// body (or a BinXml value, which the decoder parses the same way): only
+// there does an element start carry a 2-byte dependency identifier before
+// its size. A record's own elements, outside any template, have none
+// (libyal's EVTX description, "Element start"; records Windows stores
+// without a template, such as forwarded events, are written that way).
+func (g *guard) binxml(off, depth int, inTemplate bool) (int, error) {
 	if depth > guardMaxDepth {
 		return off, fmt.Errorf("nested deeper than %d levels", guardMaxDepth)
 	}
@@ -187,7 +201,10 @@ func (g *guard) binxml(off, depth int) (int, error) {
 		case 0x00:
 			return off, nil
 		case 0x01, 0x41: // open start element
-			off += 2 + 4
+			if inTemplate {
+				off += 2 // dependency identifier
+			}
+			off += 4 // data size
 			if err := g.name(&off); err != nil {
 				return off, err
 			}
@@ -276,7 +293,7 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 		before := g.steps
 		g.known[id] = 0 // the decoder registers the id before parsing the body
 		g.added = append(g.added, id)
-		if _, err := g.binxml(off, depth+1); err != nil {
+		if _, err := g.binxml(off, depth+1, true); err != nil {
 			return off, false, err
 		}
 		cost = g.steps - before
@@ -288,6 +305,9 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 		if err := g.step(cost); err != nil {
 			return off, false, err
 		}
+	}
+	if nargs > guardMaxValues {
+		return off, false, fmt.Errorf("template instance (definition at chunk offset %d) declares %d values (at most %d)", id, nargs, guardMaxValues)
 	}
 	if rest := g.hi - off; nargs > 0 && (rest < 0 || uint64(nargs)*4 > uint64(rest)) {
 		return off, false, fmt.Errorf("template instance (definition at chunk offset %d) declares %d values, more than the record holds", id, nargs)
@@ -306,10 +326,38 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 			g.u8(&off)
 		case 0x06:
 			g.u16(&off)
-		case 0x08, 0x14:
+		case 0x07, 0x08, 0x0B, 0x14:
 			g.u32(&off)
-		case 0x0A, 0x11, 0x15:
+		case 0x09, 0x0A, 0x0C, 0x11, 0x15:
 			g.bytes(&off, 8)
+		case 0x12: // SYSTEMTIME: the decoder reads 16 bytes whatever the
+			// length and slices the declared length, which panics past
+			// the chunk.
+			if argLen != systimeLen {
+				return off, false, fmt.Errorf("SYSTEMTIME value of %d bytes (want %d)", argLen, systimeLen)
+			}
+			if err := g.within(off, argLen, "value"); err != nil {
+				return off, false, err
+			}
+			g.bytes(&off, argLen)
+		case 0x86, 0x8A, 0x95: // arrays of uint16, uint64, hex int64
+			// The decoder walks these in whole elements and panics on a
+			// partial one; it also shortens a value that ends at the end of
+			// the chunk by a byte. Real arrays hold whole elements.
+			elem := 8
+			if argType == 0x86 {
+				elem = 2
+			}
+			if argLen%elem != 0 {
+				return off, false, fmt.Errorf("array value of %d bytes is not a whole number of %d-byte elements", argLen, elem)
+			}
+			if err := g.within(off, argLen, "value"); err != nil {
+				return off, false, err
+			}
+			if off+argLen >= len(g.b) {
+				return off, false, fmt.Errorf("array value at chunk offset %d ends at the end of the chunk", off)
+			}
+			g.bytes(&off, argLen)
 		case 0x0D:
 			switch argLen {
 			case 8, 4, 2, 1:
@@ -332,7 +380,12 @@ func (g *guard) template(off, depth int) (int, bool, error) {
 				return off, false, err
 			}
 		case 0x21: // nested binary XML, parsed in place then skipped
-			if _, err := g.binxml(off, depth+1); err != nil {
+			// The decoder reads dependency identifiers here, as in a
+			// template body; libyal's description and omerbenamram/evtx
+			// say a BinXml value's own elements have none. Every BinXml
+			// value of the shared corpus (over 13,000) starts with a
+			// template instance, where the two agree.
+			if _, err := g.binxml(off, depth+1, true); err != nil {
 				return off, false, err
 			}
 			off += argLen

@@ -123,7 +123,7 @@ func run() error {
 	base := m.child("tsclientwatch EVTX (prefilter, parallel)", corpusName, size, "evtx", files)
 	rows = append(rows, base,
 		m.child("tsclientwatch EVTX (full parse, parallel)", corpusName, size, "evtx-full", files),
-		m.child("Velocidex evtx v0.2.0 full parse", corpusName, size, "velocidex", files),
+		m.child("Velocidex evtx full parse", corpusName, size, "velocidex", files),
 		m.evtxexport(corpusName, size, files))
 	for _, r := range rows[1:] {
 		r.base = base
@@ -167,7 +167,7 @@ func run() error {
 		sb := m.child("tsclientwatch EVTX (prefilter, parallel)", in, n, "evtx", []string{p})
 		rows = append(rows, sb)
 		if mb <= 100 {
-			v := m.child("Velocidex evtx v0.2.0 full parse", in, n, "velocidex", []string{p})
+			v := m.child("Velocidex evtx full parse", in, n, "velocidex", []string{p})
 			v.base = sb
 			rows = append(rows, v)
 		}
