@@ -86,6 +86,11 @@ func TestRemoteConnectionManager1149(t *testing.T) {
 	if res.err != nil || len(res.bad) != 0 || len(res.events) != len(want) || res.stats.Records != int64(len(want)) {
 		t.Fatalf("full parse: err %v, bad %v, %d events, stats %+v", res.err, res.bad, len(res.events), res.stats)
 	}
+	for i, ev := range res.events {
+		if ev.RecordID != want[i].recordID || ev.Host != want[i].computer {
+			t.Errorf("event %d: record id %d, host %q; want %d, %q", i+1, ev.RecordID, ev.Host, want[i].recordID, want[i].computer)
+		}
+	}
 	if d, _ := detector.MustNew(detector.DefaultConfig()).Detect(context.Background(), res.events, nil); len(d) != 0 {
 		t.Errorf("%d detections in a log without process starts", len(d))
 	}
