@@ -27,7 +27,7 @@ import (
 // (strings and hex dump of the file); Param2, the domain, is empty in all
 // of them (<Param2></Param2>) and the decoder drops empty elements.
 func TestRemoteConnectionManager1149(t *testing.T) {
-	path := testdir.Shared(t, "evtx-rdp", "ID1149_RDP_success_logins_multiple_hosts.evtx")
+	path := testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID1149_RDP_success_logins_multiple_hosts.evtx")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -563,7 +563,7 @@ func finishChunk(c []byte, n, free int) {
 
 // plainChunk builds a chunk of n records stored without a template, the
 // way Windows stores forwarded events (and the real RemoteConnectionManager
-// 1149 log of the shared data): plain elements, attributes and text, and
+// 1149 log in testdata/thirdparty): plain elements, attributes and text, and
 // element starts without a dependency identifier. Each is a Security 4688
 // from a client drive. depIDs writes the identifiers anyway, the layout
 // that older readers (libyal's evtxexport 20181227, python-evtx, Velocidex
