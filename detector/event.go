@@ -6,6 +6,8 @@ package detector
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -80,6 +82,48 @@ type Event struct {
 	// PathTruncated says the watcher could not read the whole path:
 	// Executable keeps the start and the end and marks the gap with "…".
 	PathTruncated bool
+	// Inferred marks the fields above that an ECS reader derived instead of
+	// reading them where an ECS query looks. Strict mode reproduces such a
+	// query (Elastic's), so it does not match an event with any mark.
+	Inferred Inferred
+}
+
+// Inferred is a set of Event fields a reader derived from an ECS document
+// instead of reading them as an ECS query sees them. Only ECS readers set
+// it: raw Windows records (EVTX, event XML, Windows JSON) and live watchers
+// have no ECS document, and what they derive (Sysmon 1 and 4688 are Windows
+// process starts) is what Elastic's pipeline would have written.
+type Inferred uint8
+
+const (
+	// InferredHostOS: HostOS is not host.os.type as the document spells it
+	// (it came from host.os.family or platform, a type in another spelling,
+	// or the data source).
+	InferredHostOS Inferred = 1 << iota
+	// InferredType: Type is not backed by event.category "process" and
+	// event.type spelled exactly as Type.String() (the document lacks one,
+	// spells it in another case, or only winlog.event_id says so).
+	InferredType
+	// InferredExecutable: Executable came from winlog.event_data, not
+	// process.executable.
+	InferredExecutable
+)
+
+// String lists the marks, e.g. "host_os|type"; "" for none.
+func (f Inferred) String() string {
+	var parts []string
+	for _, x := range [...]struct {
+		bit  Inferred
+		name string
+	}{{InferredHostOS, "host_os"}, {InferredType, "type"}, {InferredExecutable, "executable"}} {
+		if f&x.bit != 0 {
+			parts = append(parts, x.name)
+		}
+	}
+	if rest := f &^ (InferredHostOS | InferredType | InferredExecutable); rest != 0 {
+		parts = append(parts, fmt.Sprintf("0x%x", uint8(rest)))
+	}
+	return strings.Join(parts, "|")
 }
 
 // Form is the shape of a path that matched.

@@ -13,8 +13,8 @@ func referenceMatch(cfg Config, ev Event) (form Form, drive, share string, ok bo
 		return "", "", "", false
 	}
 	p := ev.Executable
-	lp := strings.ToLower(p)
-	if strings.HasPrefix(p, `\`) {
+	lp := foldASCII(p)
+	if strings.HasPrefix(p, `\`) && ev.HostOS != OSLinux {
 		if ev.HostOS != "" && ev.HostOS != OSWindows {
 			return "", "", "", false
 		}
@@ -27,7 +27,7 @@ func referenceMatch(cfg Config, ev Event) (form Form, drive, share string, ok bo
 			}
 			hasExt := false
 			for _, x := range cfg.Extensions {
-				x = strings.ToLower(x)
+				x = foldASCII(x)
 				if strings.HasSuffix(lp, x) && len(lp) > len(x) {
 					hasExt = true
 				}
@@ -74,36 +74,46 @@ func FuzzMatch(f *testing.F) {
 		`\??\UNC\tsclient\e\b.exe`, `\Device\Mup\VBoxSvr\share\x.exe`, `\\tsclientx\c\x.exe`,
 		`\Device\Mup\tsclient.evil.com\c\x.exe`, `C:\Program Files\Techinline\TSClient.exe`,
 		`/home/alice/thinclient_drives/C:/tools/run.sh`, `/home/u/thinclient_drives/`, `/a//thinclient_drives//x`,
-		`\\tsclient\c\a.exe.txt`, `\\TSCLIENT\\a.EXE`, "",
+		`\\tsclient\c\a.exe.txt`, `\\TSCLIENT\\a.EXE`, "", `d/x`, `\x/thinclient_drives/C:/a`, `/u/d/run.PS1`,
 	} {
-		f.Add(s, uint8(TypeStart), "", "")
-		f.Add(s, uint8(TypeStart), OSWindows, "")
-		f.Add(s, uint8(TypeStartLegacy), OSLinux, "")
-		f.Add(s, uint8(TypeStart), OSLinux, "fuse.xrdp-chansrv")
-		f.Add(s, uint8(TypeStart), "", "ext4")
+		f.Add(s, uint8(TypeStart), "", "", uint8(0))
+		f.Add(s, uint8(TypeStart), OSWindows, "", uint8(0))
+		f.Add(s, uint8(TypeStart), OSWindows, "", uint8(InferredHostOS))
+		f.Add(s, uint8(TypeStartLegacy), OSLinux, "", uint8(0))
+		f.Add(s, uint8(TypeStart), OSLinux, "fuse.xrdp-chansrv", uint8(0))
+		f.Add(s, uint8(TypeStart), "", "ext4", uint8(0))
 	}
-	cfg := DefaultConfig()
-	m := MustNew(cfg)
-	strictCfg := cfg
+	// The default rule, and one with a one-letter mount name and a second
+	// extension.
+	cfgs := []Config{DefaultConfig(), {Extensions: []string{".exe", ".PS1"}, XrdpMountNames: []string{"d", "thinclient_drives"}}}
+	var matchers []*Matcher
+	for _, c := range cfgs {
+		matchers = append(matchers, MustNew(c))
+	}
+	strictCfg := DefaultConfig()
 	strictCfg.Strict = true
 	strict := MustNew(strictCfg)
-	f.Fuzz(func(t *testing.T, exe string, typ uint8, hostOS, fsType string) {
-		ev := Event{Type: EventType(typ % 3), HostOS: hostOS, Executable: exe, FSType: fsType}
-		d, ok := m.Match(&ev)
-		form, drive, share, want := referenceMatch(cfg, ev)
-		if ok != want {
-			t.Fatalf("Match(%q, type %v, os %q) = %v, reference says %v", exe, ev.Type, hostOS, ok, want)
+	f.Fuzz(func(t *testing.T, exe string, typ uint8, hostOS, fsType string, inferred uint8) {
+		ev := Event{Type: EventType(typ % 3), HostOS: hostOS, Executable: exe, FSType: fsType, Inferred: Inferred(inferred)}
+		for i, m := range matchers {
+			d, ok := m.Match(&ev)
+			form, drive, share, want := referenceMatch(cfgs[i], ev)
+			if ok != want {
+				t.Fatalf("config %d: Match(%q, type %v, os %q) = %v, reference says %v", i, exe, ev.Type, hostOS, ok, want)
+			}
+			if ok && (d.Form != form || d.ClientDrive != drive || d.SharePath != share) {
+				t.Fatalf("config %d: Match(%q) derived (%q %q %q), reference (%q %q %q)", i, exe, d.Form, d.ClientDrive, d.SharePath, form, drive, share)
+			}
+			if ok && !strings.HasSuffix(exe, d.SharePath) {
+				t.Fatalf("share path %q is not a suffix of %q", d.SharePath, exe)
+			}
 		}
-		if ok && (d.Form != form || d.ClientDrive != drive || d.SharePath != share) {
-			t.Fatalf("Match(%q) derived (%q %q %q), reference (%q %q %q)", exe, d.Form, d.ClientDrive, d.SharePath, form, drive, share)
-		}
-		if ok && !strings.HasSuffix(exe, d.SharePath) {
-			t.Fatalf("share path %q is not a suffix of %q", d.SharePath, exe)
-		}
-		// Strict mode is the Elastic wildcard `\Device\Mup\tsclient\*.exe`.
+		// Strict mode is the Elastic query: host.os.type == "windows" as the
+		// document says, event.type "start", and the wildcard
+		// `\Device\Mup\tsclient\*.exe`.
 		sd, sok := strict.Match(&ev)
 		pattern := `\device\mup\tsclient\*.exe`
-		wantStrict := ev.Type == TypeStart && hostOS == OSWindows && wildcardFold(pattern, exe)
+		wantStrict := ev.Type == TypeStart && hostOS == OSWindows && ev.Inferred == 0 && wildcardFold(pattern, exe)
 		if sok != wantStrict {
 			t.Fatalf("strict Match(%q, type %v, os %q) = %v, wildcard says %v", exe, ev.Type, hostOS, sok, wantStrict)
 		}
@@ -113,10 +123,23 @@ func FuzzMatch(f *testing.F) {
 	})
 }
 
+// foldASCII lowers A-Z only, byte by byte: Windows compares server names
+// without folding other letters (İ is not I), and a byte loop keeps offsets
+// valid for invalid UTF-8.
+func foldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // wildcardFold is EQL's case-insensitive `:` for a pattern with one `*`,
 // which matches any run of characters, separators included.
 func wildcardFold(pattern, s string) bool {
 	pre, suf, _ := strings.Cut(pattern, "*")
-	ls := strings.ToLower(s)
+	ls := foldASCII(s)
 	return len(ls) >= len(pre)+len(suf) && strings.HasPrefix(ls, pre) && strings.HasSuffix(ls, suf)
 }

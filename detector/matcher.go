@@ -2,7 +2,6 @@ package detector
 
 import (
 	"context"
-	"fmt"
 	"strings"
 )
 
@@ -28,60 +27,31 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid setting, naming its configuration key.
-func (c Config) Validate() error {
-	for i, e := range c.Extensions {
-		if len(e) < 2 || e[0] != '.' || strings.ContainsAny(e[1:], `.\/ `) {
-			return fmt.Errorf("detector.extensions[%d]: %q is not a file extension (want a dot and a name, e.g. \".exe\")", i, e)
-		}
-	}
-	for i, n := range c.XrdpMountNames {
-		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`) {
-			return fmt.Errorf("detector.xrdp_mount_names[%d]: %q is not a directory name (want one path component, e.g. \"thinclient_drives\")", i, n)
-		}
-	}
-	return nil
-}
-
-// Windows path prefixes under which the RDP client's drives appear. The
-// kernel form is what 4688 and Elastic Defend write; Sysmon writes the UNC
-// form. Each ends in the separator after "tsclient", so "\\tsclientx\" and
-// "\Device\Mup\tsclient.evil.com\" never match.
-var windowsPrefixes = [...]struct {
-	prefix string
-	form   Form
-}{
-	{`\device\mup\tsclient\`, FormKernel},
-	{`\\tsclient\`, FormUNC},
-	{`\\?\unc\tsclient\`, FormUNC},
-	{`\??\unc\tsclient\`, FormUNC},
-}
-
-const kernelPrefix = `\device\mup\tsclient\`
-
 // Matcher is the in-process rule. It is safe for concurrent use and does not
 // allocate for an event that does not match.
 type Matcher struct {
 	strict     bool
+	prefixes   []prefix // lower case
 	extensions []string // lower case
 	mounts     []string
-	rule       Rule
+	def        Definition
+}
+
+// prefix is a Windows prefix folded to lower case for the comparison.
+type prefix struct {
+	lower string
+	form  Form
 }
 
 // New builds a Matcher from cfg.
 func New(cfg Config) (*Matcher, error) {
-	if err := cfg.Validate(); err != nil {
+	def, err := cfg.Definition()
+	if err != nil {
 		return nil, err
 	}
-	m := &Matcher{strict: cfg.Strict, rule: DefaultRule()}
-	m.rule.Strict = cfg.Strict
-	if cfg.Strict {
-		m.extensions = []string{".exe"}
-	} else {
-		for _, e := range cfg.Extensions {
-			m.extensions = append(m.extensions, strings.ToLower(e))
-		}
-		m.mounts = append([]string(nil), cfg.XrdpMountNames...)
+	m := &Matcher{strict: def.Strict, def: def, extensions: def.Extensions, mounts: def.XrdpMountNames}
+	for _, p := range def.WindowsPrefixes {
+		m.prefixes = append(m.prefixes, prefix{lower: asciiLower(p.Text), form: p.Form})
 	}
 	return m, nil
 }
@@ -96,7 +66,11 @@ func MustNew(cfg Config) *Matcher {
 }
 
 // Info implements Detector.
-func (m *Matcher) Info() Rule { return m.rule }
+func (m *Matcher) Info() Rule { return m.def.Rule }
+
+// Definition returns the rule the Matcher runs, for exports. The result is
+// the caller's to change.
+func (m *Matcher) Definition() Definition { return m.def.clone() }
 
 // Detect implements Detector. It never fails.
 func (m *Matcher) Detect(_ context.Context, batch []Event, out []Detection) ([]Detection, error) {
@@ -111,24 +85,23 @@ func (m *Matcher) Detect(_ context.Context, batch []Event, out []Detection) ([]D
 // Match reports whether e is an execution from an RDP client drive and, if
 // so, returns the detection.
 func (m *Matcher) Match(e *Event) (Detection, bool) {
-	if m.strict {
-		if e.Type != TypeStart || e.HostOS != OSWindows {
-			return Detection{}, false
-		}
-		p := e.Executable
-		if len(p) < len(kernelPrefix)+len(".exe") || !hasPrefixFold(p, kernelPrefix) || !hasSuffixFold(p, ".exe") {
-			return Detection{}, false
-		}
-		return m.detection(e, FormKernel, p[len(kernelPrefix):], '\\'), true
-	}
-	if e.Type == TypeOther {
-		return Detection{}, false
-	}
 	p := e.Executable
-	if len(p) < 4 {
+	if m.strict {
+		if e.Type != TypeStart || e.HostOS != OSWindows || e.Inferred != 0 {
+			return Detection{}, false
+		}
+		kernel := m.prefixes[0].lower
+		if len(p) < len(kernel)+len(".exe") || !hasPrefixFold(p, kernel) || !hasSuffixFold(p, ".exe") {
+			return Detection{}, false
+		}
+		return m.detection(e, FormKernel, p[len(kernel):], '\\'), true
+	}
+	if e.Type == TypeOther || p == "" {
 		return Detection{}, false
 	}
-	if p[0] == '\\' {
+	// A path that starts with a backslash is a Windows path unless the
+	// host is known to be Linux, where it is just an odd file name.
+	if p[0] == '\\' && e.HostOS != OSLinux {
 		if e.HostOS != "" && e.HostOS != OSWindows {
 			return Detection{}, false
 		}
@@ -141,12 +114,12 @@ func (m *Matcher) Match(e *Event) (Detection, bool) {
 }
 
 func (m *Matcher) matchWindows(e *Event, p string) (Detection, bool) {
-	for _, w := range &windowsPrefixes {
-		if len(p) > len(w.prefix) && hasPrefixFold(p, w.prefix) {
+	for _, w := range m.prefixes {
+		if len(p) > len(w.lower) && hasPrefixFold(p, w.lower) {
 			if !m.hasExtension(p) {
 				return Detection{}, false
 			}
-			return m.detection(e, w.form, p[len(w.prefix):], '\\'), true
+			return m.detection(e, w.form, p[len(w.lower):], '\\'), true
 		}
 	}
 	return Detection{}, false
