@@ -227,7 +227,7 @@ func (c *Client) chunkEnd(batch []detector.Event, start int) (int, error) {
 // eventSize over-estimates an event's encoded size: field contents plus a
 // generous allowance for tags, lengths and varints.
 func eventSize(e *detector.Event) int {
-	return 96 + len(e.Executable) + len(e.CommandLine) + len(e.WorkingDirectory) + len(e.ParentExecutable) +
+	return 100 + len(e.Executable) + len(e.CommandLine) + len(e.WorkingDirectory) + len(e.ParentExecutable) +
 		len(e.User) + len(e.Host) + len(e.HostOS) + len(e.Source) + len(e.SHA256) + len(e.FSType)
 }
 

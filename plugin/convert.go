@@ -68,6 +68,7 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	dst.Sha256 = e.SHA256
 	dst.FsType = e.FSType
 	dst.PathTruncated = e.PathTruncated
+	dst.Inferred = uint32(e.Inferred)
 }
 
 // zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
@@ -91,6 +92,11 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 	default:
 		return detector.Event{}, fmt.Errorf("unknown event type %d", int32(e.Type))
 	}
+	// Unknown bits are kept: a newer host may mark more fields, and any
+	// mark keeps strict mode from matching, which is the safe reading.
+	if e.Inferred > 0xff {
+		return detector.Event{}, fmt.Errorf("inferred %#x out of range (8 bits)", e.Inferred)
+	}
 	return detector.Event{
 		Time:             t,
 		Type:             detector.EventType(e.Type),
@@ -107,6 +113,7 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 		SHA256:           e.Sha256,
 		FSType:           e.FsType,
 		PathTruncated:    e.PathTruncated,
+		Inferred:         detector.Inferred(e.Inferred),
 	}, nil
 }
 

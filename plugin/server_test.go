@@ -136,12 +136,25 @@ func TestEventFromPBRefuses(t *testing.T) {
 		{"type", &pb.Event{Type: 5}, "unknown event type 5"},
 		{"nanos", &pb.Event{TimeSeconds: 1, TimeNanos: 1e9}, "time_nanos"},
 		{"negative nanos", &pb.Event{TimeSeconds: 1, TimeNanos: -1}, "time_nanos"},
+		{"inferred", &pb.Event{Inferred: 0x100}, "inferred 0x100 out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := eventFromPB(tc.e); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The inferred marks survive the trip, and a strict plugin honours them.
+func TestEventInferredRoundTrip(t *testing.T) {
+	e := detector.Event{Type: detector.TypeStart, HostOS: detector.OSWindows, Executable: `\Device\Mup\tsclient\C\a.exe`,
+		Inferred: detector.InferredHostOS | detector.InferredExecutable}
+	var p pb.Event
+	eventToPB(&p, &e)
+	back, err := eventFromPB(&p)
+	if err != nil || back != e {
+		t.Fatalf("round trip: %+v, %v; want %+v", back, err, e)
 	}
 }
 

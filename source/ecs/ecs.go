@@ -249,8 +249,12 @@ func (m *Mapper) fill(ev *detector.Event) error {
 			break
 		}
 	}
-	if ev.Type, err = m.eventType(); err != nil {
+	var exactType bool
+	if ev.Type, exactType, err = m.eventType(); err != nil {
 		return err
+	}
+	if ev.Type != detector.TypeOther && !exactType {
+		ev.Inferred |= detector.InferredType
 	}
 	strs := [...]struct {
 		dst *string
@@ -307,8 +311,12 @@ func (m *Mapper) fill(ev *detector.Event) error {
 			return err
 		}
 	}
-	if ev.HostOS, err = m.hostOS(ev); err != nil {
+	var declared bool
+	if ev.HostOS, declared, err = m.hostOS(ev); err != nil {
 		return err
+	}
+	if !declared {
+		ev.Inferred |= detector.InferredHostOS
 	}
 	return nil
 }
@@ -354,6 +362,12 @@ func (m *Mapper) winlog(ev *detector.Event) error {
 	r.Event(&w)
 	if m.slots[fEventType] == nil {
 		ev.Type = w.Type
+		if ev.Type != detector.TypeOther {
+			ev.Inferred |= detector.InferredType
+		}
+	}
+	if ev.Executable == "" && w.Executable != "" {
+		ev.Inferred |= detector.InferredExecutable
 	}
 	for _, f := range [...]struct{ dst, src *string }{
 		{&ev.Executable, &w.Executable}, {&ev.CommandLine, &w.CommandLine},
@@ -590,41 +604,47 @@ func (m *Mapper) each(id int, f func([]byte)) error {
 // as a legacy start. Anything whose event.category is present and lacks
 // "process" is not a process start whatever its type: Elastic Defend marks
 // network connections event.type "start" too, and the rule's "process where"
-// excludes them.
-func (m *Mapper) eventType() (detector.EventType, error) {
-	var start, legacy bool
-	err := m.each(fEventType, func(s []byte) {
+// excludes them. exact reports whether an ECS query would see the same:
+// event.category holds "process" and event.type holds the type's own
+// spelling, both as written (EQL's == compares case-sensitively).
+func (m *Mapper) eventType() (t detector.EventType, exact bool, err error) {
+	var start, legacy, exactStart, exactLegacy bool
+	err = m.each(fEventType, func(s []byte) {
 		switch {
 		case equalFold(s, "start"):
 			start = true
+			exactStart = exactStart || string(s) == "start"
 		case equalFold(s, "process_started"), equalFold(s, "process_start"):
 			legacy = true
+			exactLegacy = exactLegacy || string(s) == "process_started"
 		}
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if !start && !legacy {
-		return detector.TypeOther, nil
+		return detector.TypeOther, false, nil
 	}
+	exactCategory := false
 	if m.slots[fEventCategory] != nil {
 		process := false
 		err := m.each(fEventCategory, func(s []byte) {
 			if equalFold(s, "process") {
 				process = true
+				exactCategory = exactCategory || string(s) == "process"
 			}
 		})
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if !process {
-			return detector.TypeOther, nil
+			return detector.TypeOther, false, nil
 		}
 	}
 	if start {
-		return detector.TypeStart, nil
+		return detector.TypeStart, exactStart && exactCategory, nil
 	}
-	return detector.TypeStartLegacy, nil
+	return detector.TypeStartLegacy, exactLegacy && exactCategory, nil
 }
 
 // args joins process.args into a command line, quoting arguments that hold
@@ -673,18 +693,21 @@ func (m *Mapper) user(nameID, domainID int) (string, error) {
 }
 
 // hostOS returns host.os.type, else host.os.family or platform normalized,
-// else what the source implies.
-func (m *Mapper) hostOS(ev *detector.Event) (string, error) {
+// else what the source implies. declared reports whether the result is
+// host.os.type exactly as the document wrote it, which is all an ECS query
+// such as Elastic's `host.os.type == "windows"` sees.
+func (m *Mapper) hostOS(ev *detector.Event) (os string, declared bool, err error) {
 	for _, id := range [...]int{fHostOSType, fHostOSFamily, fHostOSPlatform} {
 		b, err := m.raw(id)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if os := normalizeOS(b); os != "" {
-			return os, nil
+			return os, id == fHostOSType && string(b) == os, nil
 		}
 	}
-	return m.impliedOS(ev)
+	os, err = m.impliedOS(ev)
+	return os, false, err
 }
 
 // NormalizeOS maps host.os.type, family or platform values to the three

@@ -27,6 +27,8 @@ func TestMapFieldSpellings(t *testing.T) {
 	want := detector.Event{
 		Type: detector.TypeStart, PID: 10, ParentPID: 9,
 		Executable: `C:\a.exe`, ParentExecutable: `C:\p.exe`, HostOS: "windows",
+		// No event.category: a process start here, not to an ECS query.
+		Inferred: detector.InferredType,
 	}
 	docs := map[string]string{
 		"nested": `{"event":{"type":"start"},"host":{"os":{"type":"windows"}},"process":{"executable":"C:\\a.exe","pid":10,"parent":{"executable":"C:\\p.exe","pid":9}}}`,
@@ -282,15 +284,17 @@ func TestMapWinlogRaw(t *testing.T) {
 			"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","provider_name":"Microsoft-Windows-Sysmon","event_id":1,"computer_name":"pc1.corp",
 			"event_data":{"Image":"\\\\tsclient\\c\\a.exe","ProcessId":"6788","ParentProcessId":"4212","ParentImage":"C:\\p.exe","User":"CORP\\alice","UtcTime":"2024-03-12 09:41:07.512","Hashes":"SHA256=AB"}}}`,
 			detector.Event{Time: time.Date(2024, 3, 12, 9, 41, 7, 515e6, time.UTC), Type: detector.TypeStart, PID: 6788, ParentPID: 4212,
-				Executable: `\\tsclient\c\a.exe`, ParentExecutable: `C:\p.exe`, User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "winlogbeat", SHA256: "ab"}},
+				Executable: `\\tsclient\c\a.exe`, ParentExecutable: `C:\p.exe`, User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "winlogbeat", SHA256: "ab",
+				Inferred: detector.InferredHostOS | detector.InferredType | detector.InferredExecutable}},
 		{"4688 string id", `{"winlog":{"channel":"Security","event_id":"4688","computer_name":"pc1",
 			"event_data":{"NewProcessName":"\\Device\\Mup\\tsclient\\C\\a.exe","NewProcessId":"0x1a84","ProcessId":"0x1588","SubjectUserName":"alice","SubjectDomainName":"CORP"}}}`,
 			detector.Event{Type: detector.TypeStart, PID: 6788, ParentPID: 5512, Executable: `\Device\Mup\tsclient\C\a.exe`,
-				User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "Security"}},
+				User: `CORP\alice`, Host: "pc1", HostOS: "windows", Source: "Security",
+				Inferred: detector.InferredHostOS | detector.InferredType | detector.InferredExecutable}},
 		{"logon ignored", `{"winlog":{"channel":"Security","event_id":4624,"event_data":{"ProcessName":"C:\\a.exe"}}}`,
-			detector.Event{HostOS: "windows", Source: "Security"}},
+			detector.Event{HostOS: "windows", Source: "Security", Inferred: detector.InferredHostOS}},
 		{"ecs fields win", `{"event":{"type":["info"]},"process":{"pid":1},"winlog":{"channel":"Security","event_id":4688,"event_data":{"NewProcessName":"C:\\a.exe","NewProcessId":"0x10"}}}`,
-			detector.Event{PID: 1, Executable: `C:\a.exe`, HostOS: "windows", Source: "Security"}},
+			detector.Event{PID: 1, Executable: `C:\a.exe`, HostOS: "windows", Source: "Security", Inferred: detector.InferredHostOS | detector.InferredExecutable}},
 	}
 	var m ecs.Mapper
 	for _, tt := range tests {

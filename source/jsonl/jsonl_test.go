@@ -111,7 +111,7 @@ func TestSharedECS(t *testing.T) {
 			ParentExecutable: `C:\Windows\explorer.exe`,
 			User:             `VAGRANT\vagrant`, Host: "vagrant",
 			HostOS: "windows", // implied by winlog.channel: the document has no host.os
-			Source: "sysmon", RecordID: 20,
+			Source: "sysmon", RecordID: 20, Inferred: detector.InferredHostOS,
 		}},
 		{"winlogbeat_security-windows2019_4688_Process_Created.golden.json", detector.Event{
 			Time: ts("2019-11-14T17:10:15.1515514Z"), Type: detector.TypeStart,
@@ -120,7 +120,7 @@ func TestSharedECS(t *testing.T) {
 			CommandLine:      `"C:\Windows\system32\wevtutil.exe" cl Security`,
 			ParentExecutable: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
 			User:             `VAGRANT\vagrant`, Host: "vagrant", HostOS: "windows",
-			Source: "security", RecordID: 5010,
+			Source: "security", RecordID: 5010, Inferred: detector.InferredHostOS, // implied by winlog.channel
 		}},
 	}
 	for _, tt := range tests {
@@ -252,19 +252,19 @@ func TestPositives(t *testing.T) {
 		}}}, 0},
 		{"ecs/system_security_4688_tsclient.ndjson", 1, []want{{detector.FormKernel, "C", `\Tools\a.exe`, detector.Event{
 			Type: detector.TypeStart, PID: 7724, ParentPID: 5512, User: `CORP\alice`, HostOS: "windows", Source: "system.security",
-		}}}, 1},
+		}}}, 0}, // no host.os.type: the Elastic query does not match it
 		{"ecs/endgame_process_tsclient.json", 1, []want{{detector.FormKernel, "C", `\Tools\a.exe`, detector.Event{
 			Type: detector.TypeStart, PID: 7724, ParentPID: 5512, CommandLine: `\Device\Mup\tsclient\C\Tools\a.exe -q`,
 			User: `CORP\alice`, Host: "FIN-WS-042", HostOS: "windows", Source: "esensor",
-		}}}, 1},
+		}}}, 0}, // no host.os.type: the Elastic query does not match it
 		{"ecs/m365_defender_process_tsclient.json", 1, []want{{detector.FormKernel, "C", `\Tools\a.exe`, detector.Event{
 			Type: detector.TypeStart, PID: 7724, ParentPID: 5512, User: `corp\alice`, Host: "fin-ws-042",
 			HostOS: "windows", Source: "m365_defender.event",
-		}}}, 1},
+		}}}, 0}, // no host.os.type: the Elastic query does not match it
 		{"ecs/sentinel_one_process_tsclient.json", 1, []want{{detector.FormKernel, "C", `\Tools\a.exe`, detector.Event{
 			Type: detector.TypeStart, PID: 7724, ParentPID: 5512, User: `CORP\alice`, Host: "fin-ws-042",
 			HostOS: "windows", Source: "sentinel_one_cloud_funnel.event",
-		}}}, 1},
+		}}}, 0}, // no host.os.type: the Elastic query does not match it
 		{"ecs/elastic_defend_linux_xrdp.json", 1, []want{{detector.FormXrdp, "C:", "/tools/run.sh", detector.Event{
 			Type: detector.TypeStart, PID: 20377, ParentPID: 20311, Executable: "/home/alice/thinclient_drives/C:/tools/run.sh",
 			CommandLine: "/bin/sh /home/alice/thinclient_drives/C:/tools/run.sh", WorkingDirectory: "/home/alice",
@@ -295,8 +295,14 @@ func TestPositives(t *testing.T) {
 				Time: ts("2024-03-12T09:41:07.52Z"), PID: 7724, ParentPID: 5512, User: `CORP\alice`,
 				Host: "fin-ws-042.corp.example", HostOS: "windows", Source: "windows.forwarded",
 			}},
-		}, 1},
+		}, 0}, // neither hit has host.os.type
 		{"ecs/benign_near_misses.ndjson", 11, nil, 0},
+		{"ecs/no_host_os_type_tsclient.ndjson", 4, []want{
+			{detector.FormKernel, "C", `\Tools\w4688.exe`, detector.Event{PID: 8001, HostOS: "windows", Source: "security"}},
+			{detector.FormKernel, "C", `\Tools\wsysmon.exe`, detector.Event{PID: 8002, HostOS: "windows", Source: "sysmon"}},
+			{detector.FormKernel, "C", `\Tools\a4688.exe`, detector.Event{PID: 8003, HostOS: "windows", Source: "system.security"}},
+			{detector.FormKernel, "C", `\Tools\endpoint1.exe`, detector.Event{PID: 8004, HostOS: "windows", Source: "endpoint.events.process"}},
+		}, 0}, // no host.os.type: the Elastic query does not match them
 		{"json/evtx_dump_tsclient.json", 2, []want{
 			{detector.FormUNC, "c", `\temp\stack\a.exe`, detector.Event{
 				Time: ts("2024-03-12T09:41:07.512Z"), Type: detector.TypeStart, PID: 6788, ParentPID: 4212,

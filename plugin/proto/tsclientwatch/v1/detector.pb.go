@@ -578,6 +578,10 @@ type Event struct {
 	// path_truncated says the watcher could not read the whole executable
 	// path: it keeps the start and the end, with "…" for the gap.
 	PathTruncated bool `protobuf:"varint,17,opt,name=path_truncated,json=pathTruncated,proto3" json:"path_truncated,omitempty"`
+	// inferred is detector.Inferred: bits for the fields an ECS reader derived
+	// instead of reading them as an ECS query sees them (1 host_os, 2 type,
+	// 4 executable). A strict-mode detector matches no event with a bit set.
+	Inferred      uint32 `protobuf:"varint,18,opt,name=inferred,proto3" json:"inferred,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -729,6 +733,13 @@ func (x *Event) GetPathTruncated() bool {
 		return x.PathTruncated
 	}
 	return false
+}
+
+func (x *Event) GetInferred() uint32 {
+	if x != nil {
+		return x.Inferred
+	}
+	return 0
 }
 
 type DetectRequest struct {
@@ -966,7 +977,7 @@ const file_detector_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.tsclientwatch.v1.ConfigR\x06config\"?\n" +
 	"\x11ConfigureResponse\x12*\n" +
-	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xa1\x04\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xbd\x04\n" +
 	"\x05Event\x12!\n" +
 	"\ftime_seconds\x18\x01 \x01(\x03R\vtimeSeconds\x12\x1d\n" +
 	"\n" +
@@ -989,7 +1000,8 @@ const file_detector_proto_rawDesc = "" +
 	"\x06source\x18\x0e \x01(\tR\x06source\x12\x16\n" +
 	"\x06sha256\x18\x0f \x01(\tR\x06sha256\x12\x17\n" +
 	"\afs_type\x18\x10 \x01(\tR\x06fsType\x12%\n" +
-	"\x0epath_truncated\x18\x11 \x01(\bR\rpathTruncated\"\\\n" +
+	"\x0epath_truncated\x18\x11 \x01(\bR\rpathTruncated\x12\x1a\n" +
+	"\binferred\x18\x12 \x01(\rR\binferred\"\\\n" +
 	"\rDetectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12/\n" +
 	"\x06events\x18\x02 \x03(\v2\x17.tsclientwatch.v1.EventR\x06events\"\xa8\x01\n" +
