@@ -79,7 +79,7 @@ func sigmaWindows(def detector.Definition) File {
 	}
 	rule := sigmaRule{
 		title: title, baseID: SigmaWindowsID, def: def, product: detector.OSWindows,
-		description: desc,
+		description:    desc,
 		references:     []string{"https://www.elastic.co/guide/en/security/current/execution-via-tsclient-mountpoint.html"},
 		falsepositives: []string{"Administrators running tools from their own workstation's drive in an RDP session"},
 		detection:      det.String(),
@@ -132,7 +132,8 @@ func sigmaField(field string, values []string) string {
 	return s
 }
 
-// yamlQuote writes a YAML single-quoted scalar: no escapes but '' for '.
+// yamlQuote writes a YAML single-quoted scalar, which has one escape: a
+// single quote is written twice.
 func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 type sigmaRule struct {
