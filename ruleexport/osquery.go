@@ -18,7 +18,7 @@ type OsqueryQuery struct {
 
 // OsqueryQueries returns the pack's queries by name: osquery's own evented
 // tables, so they run where tsclientwatch is not installed.
-// process_etw_events (Windows, osquery 5.7+) is compared with LIKE, which
+// process_etw_events (Windows) is compared with LIKE, which
 // SQLite folds for ASCII letters only, as Windows compares server names;
 // bpf_process_events and process_events (Linux) with GLOB, which is
 // case-sensitive as Linux paths are.
@@ -40,7 +40,7 @@ func OsqueryQueries(def detector.Definition) map[string]OsqueryQuery {
 			Interval: 300, Platform: "windows",
 			Description: def.Rule.Name + " (" + id + "): a process started from an RDP client's redirected drive " +
 				"(" + strings.Join(prefixTexts(def), ", ") + "; " + strings.Join(def.Extensions, ", ") + "). " +
-				"Needs osquery 5.7+ with --enable_process_etw_events.",
+				"Needs osquery with --enable_process_etw_events.",
 		},
 	}
 	if linuxMounts(def) {
