@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/ruleexport"
 )
 
@@ -103,7 +104,7 @@ func writeRuleFiles(cmd *cobra.Command, dir string, files []ruleexport.File) err
 			os.Remove(tmp.Name())
 			return &exitCodeError{code: exitError, err: fmt.Errorf("rule: write %s: %w", path, err)}
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
+		escape.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
 	}
 	return nil
 }
