@@ -22,6 +22,4 @@ type etwWatcher struct{ w *etw.Watcher }
 func (e *etwWatcher) Name() string                                    { return ETW }
 func (e *etwWatcher) Run(ctx context.Context, sink source.Sink) error { return e.w.Run(ctx, sink) }
 func (e *etwWatcher) Close() error                                    { return e.w.Close() }
-func (e *etwWatcher) Stats() Stats {
-	return Stats{Mechanism: ETW, Detail: "session " + etw.SessionName, Events: e.w.Events(), Lost: e.w.Lost()}
-}
+func (e *etwWatcher) Stats() Stats                                    { return etwStats(e.w.Stats()) }

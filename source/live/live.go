@@ -45,6 +45,10 @@ type Options struct {
 	// exists and mark mounts as they appear. Without it, fanotify with
 	// nothing to mark is an error.
 	WaitForMounts bool
+	// Resume is the cursor a previous watcher of the same mechanism
+	// reported (Cursor), to carry on after the last event it handed on.
+	// Only the Event Log watcher can resume; the others ignore it.
+	Resume string
 }
 
 // Stats is what a watcher has done so far, for the status table.
@@ -55,6 +59,20 @@ type Stats struct {
 	Detail string
 	Events uint64 // process starts reported
 	Lost   uint64 // starts the kernel or the subscription dropped
+	// LostBuffers counts buffers of events lost whole (ETW real-time
+	// buffers, each holding many events); kept apart from Lost because
+	// the number of starts in them is unknown.
+	LostBuffers uint64
+	// Warning says what stops the mechanism from seeing everything it
+	// should (process creation auditing off, Sysmon missing), or "".
+	Warning string
+}
+
+// Cursorer is a Watcher that can resume: Cursor returns the position after
+// the last event handed to the sink (opaque; updated before each sink
+// call), to pass as Options.Resume to a later Open.
+type Cursorer interface {
+	Cursor() string
 }
 
 // Watcher is a running live source.
@@ -131,6 +149,14 @@ type hosted struct {
 func withHost(w Watcher) Watcher {
 	h, _ := os.Hostname()
 	return &hosted{Watcher: w, host: h}
+}
+
+// Cursor forwards to the mechanism, "" when it cannot resume.
+func (h *hosted) Cursor() string {
+	if c, ok := h.Watcher.(Cursorer); ok {
+		return c.Cursor()
+	}
+	return ""
 }
 
 func (h *hosted) Run(ctx context.Context, sink source.Sink) error {

@@ -40,6 +40,9 @@ type ProcessStart struct {
 	MandatoryLabel  string // version 3: integrity level SID, "S-1-16-8192"
 	ImageName       string // kernel form: \Device\HarddiskVolume3\..., \Device\Mup\tsclient\...
 	PackageFullName string // version 2 and later
+	// LabelError is set when a version 3 MandatoryLabel could not be read
+	// but the ImageName after it could (the label is then empty).
+	LabelError error
 }
 
 var errShort = errors.New("payload too short")
@@ -73,9 +76,19 @@ func DecodeProcessStart(version uint8, b []byte) (ProcessStart, error) {
 	}
 	if version >= 3 {
 		d.skip(8, "ProcessTokenElevationType, ProcessTokenIsElevated")
+		at := d.off
 		p.MandatoryLabel = d.sid("MandatoryLabel")
+		if d.err != nil {
+			if name, next, ok := imageAfterBadLabel(d.b, at); ok {
+				p.LabelError, d.err = d.err, nil
+				d.off = next
+				p.ImageName = name
+			}
+		}
 	}
-	p.ImageName = d.utf16z("ImageName")
+	if p.ImageName == "" {
+		p.ImageName = d.utf16z("ImageName")
+	}
 	if version >= 2 && d.err == nil && d.off < len(d.b) {
 		d.skip(8, "ImageChecksum, TimeDateStamp")
 		p.PackageFullName = d.utf16z("PackageFullName")
@@ -101,6 +114,49 @@ func (p *ProcessStart) Event(user string) detector.Event {
 		HostOS:     detector.OSWindows,
 		Source:     "etw",
 	}
+}
+
+// imageAfterBadLabel looks for the ImageName after a MandatoryLabel that is
+// not a valid SID: one sized by its sub-authority count whatever its
+// revision, or an empty one. The candidate must read as a NUL-terminated
+// path (starting with a backslash or a drive letter), so that a bad guess
+// is not taken for a name. It returns the name and the offset after it.
+func imageAfterBadLabel(b []byte, at int) (string, int, bool) {
+	var starts []int
+	if len(b)-at >= 2 && b[at+1] <= 15 {
+		starts = append(starts, at+8+4*int(b[at+1]))
+	}
+	starts = append(starts, at)
+	for _, s := range starts {
+		if s > len(b) {
+			continue
+		}
+		d := decoder{b: b, off: s}
+		name := d.utf16z("ImageName")
+		if d.err == nil && looksLikePath(name) {
+			return name, d.off, true
+		}
+	}
+	return "", 0, false
+}
+
+func looksLikePath(s string) bool {
+	switch {
+	case strings.HasPrefix(s, `\`):
+		return len(s) > 1
+	case len(s) >= 3 && s[1] == ':' && s[2] == '\\':
+		c := s[0] | 0x20
+		return 'a' <= c && c <= 'z'
+	}
+	return false
+}
+
+// filetime is the inverse of FiletimeToTime.
+func filetime(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixNano()/100 + filetimeUnixDifference)
 }
 
 // FiletimeToTime converts a FILETIME (100 ns since 1601, UTC); zero stays

@@ -121,3 +121,50 @@ func TestFiletimeToTime(t *testing.T) {
 		t.Errorf("epoch = %v", got)
 	}
 }
+
+// TestBadMandatoryLabel: a version 3 start whose label is not a valid SID
+// still yields its image name (D2); a guess that does not read as a path
+// is not taken.
+func TestBadMandatoryLabel(t *testing.T) {
+	head := payload{}.u32(42).u64(7).u64(created).u32(600).u64(6).u32(2).u32(0).u32(3).u32(0)
+	withLabel := func(label []byte, image string) []byte {
+		return append(append(payload{}, head...), label...).str(image).u32(0).u32(0).str("").str("")
+	}
+	tests := []struct {
+		name  string
+		b     []byte
+		image string
+		err   string
+	}{
+		{"revision 9, sized by its count", withLabel([]byte{9, 1, 0, 0, 0, 0, 0, 16, 0, 0x20, 0, 0}, image), image, "not a SID: revision 9"},
+		{"empty label", withLabel(nil, image), image, "not a SID: revision 92"},
+		{"drive-letter image after an empty label", withLabel(nil, `C:\Windows\a.exe`), `C:\Windows\a.exe`, "not a SID"},
+		{"nothing after the label reads as a path", append(append(payload{}, head...), 9, 1, 0, 0, 0, 0, 0, 0), "", "MandatoryLabel at offset 48: not a SID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := DecodeProcessStart(3, tt.b)
+			if tt.image == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ImageName != tt.image || p.PID != 42 || p.MandatoryLabel != "" || p.LabelError == nil || !strings.Contains(p.LabelError.Error(), tt.err) {
+				t.Fatalf("%+v", p)
+			}
+		})
+	}
+}
+
+func TestFiletimeRoundTrip(t *testing.T) {
+	if got := filetime(FiletimeToTime(created)); got != created {
+		t.Fatalf("%d -> %d", created, got)
+	}
+	if filetime(time.Time{}) != 0 {
+		t.Fatal("zero time")
+	}
+}
