@@ -18,7 +18,7 @@ func openOne(ctx context.Context, m string, opts Options) (Watcher, error) {
 	case ETW:
 		return openETW()
 	case EventLog:
-		w, err := eventlog.Open()
+		w, err := eventlog.Open(eventlog.Options{Resume: opts.Resume})
 		if err != nil {
 			return nil, err
 		}
@@ -32,6 +32,7 @@ type eventlogWatcher struct{ w *eventlog.Watcher }
 func (e *eventlogWatcher) Name() string                                    { return EventLog }
 func (e *eventlogWatcher) Run(ctx context.Context, sink source.Sink) error { return e.w.Run(ctx, sink) }
 func (e *eventlogWatcher) Close() error                                    { return e.w.Close() }
+func (e *eventlogWatcher) Cursor() string                                  { return e.w.Cursor() }
 func (e *eventlogWatcher) Stats() Stats {
-	return Stats{Mechanism: EventLog, Detail: e.w.Channels(), Events: e.w.Events(), Lost: e.w.Lost()}
+	return Stats{Mechanism: EventLog, Detail: e.w.Detail(), Events: e.w.Events(), Lost: e.w.Lost(), Warning: e.w.Warning()}
 }

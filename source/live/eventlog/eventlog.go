@@ -4,8 +4,11 @@
 // through the same decoder as event XML files (source/eventxml), so live
 // and file input cannot disagree.
 //
-// The decoding step (this file) is portable and tested; the subscription
-// (subscribe_windows.go) is Windows-only.
+// Decoding (this file) and the subscription lifecycle (watcher.go: empty
+// reads, batch halving, resubscribing from a bookmark after a stale result
+// set or a service restart, missing channels, audit policy) are portable
+// and tested with a fake API; api_windows.go is the thin layer over
+// wevtapi.
 package eventlog
 
 import (
@@ -35,9 +38,17 @@ var Subscriptions = []Subscription{
 // Records other than Sysmon 1 and 4688 become TypeOther events, as the file
 // readers make them.
 func Decode(xml []byte, ev *detector.Event) error {
+	return decodeWith(xml, ev, nil)
+}
+
+// decodeWith is Decode that also shows the decoded record to seen.
+func decodeWith(xml []byte, ev *detector.Event, seen func(*winevent.Record)) error {
 	rec, err := eventxml.DecodeEvent(xml)
 	if err != nil {
 		return err
+	}
+	if seen != nil {
+		seen(&rec)
 	}
 	rec.Event(ev)
 	if ev.Type == detector.TypeOther {
