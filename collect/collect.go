@@ -21,6 +21,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/backoff"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
@@ -36,7 +37,8 @@ const (
 	StateDone        = "done"        // a replay that read its input to the end
 	StateFailed      = "failed"      // nothing could be read
 	StateStopped     = "stopped"     // ended by Close or the context
-	StateUnavailable = "unavailable" // no watcher for this source on this build/platform
+	StateUnavailable = "unavailable" // no watcher for this source on this build/platform, or it cannot be opened (retried)
+	StateRestarting  = "restarting"  // a live source failed; it is started again after a delay (last_error says why)
 )
 
 // Defaults for Options.
@@ -60,17 +62,23 @@ type statsReporter interface {
 	Stats() live.Stats
 }
 
+// cursorer is a LiveWatcher that can resume (the Event Log watcher): its
+// cursor is handed to the next watcher of the source after a restart.
+type cursorer interface {
+	Cursor() string
+}
+
 // LiveOpener returns an Options.OpenLive that starts source/live's watcher:
 // source type "live" picks the best mechanism of the platform, the others
 // force theirs. mountNames are the xrdp client-drive mount names the
 // fanotify fallback marks (detector.xrdp_mount_names).
-func LiveOpener(mountNames []string) func(ctx context.Context, typ string) (LiveWatcher, error) {
-	return func(ctx context.Context, typ string) (LiveWatcher, error) {
+func LiveOpener(mountNames []string) func(ctx context.Context, typ, resume string) (LiveWatcher, error) {
+	return func(ctx context.Context, typ, resume string) (LiveWatcher, error) {
 		mech := typ
 		if typ == config.SourceLive {
 			mech = live.Auto
 		}
-		return live.Open(ctx, live.Options{Mechanism: mech, MountNames: mountNames, WaitForMounts: true})
+		return live.Open(ctx, live.Options{Mechanism: mech, MountNames: mountNames, WaitForMounts: true, Resume: resume})
 	}
 }
 
@@ -91,9 +99,15 @@ type Options struct {
 	// DefaultBatchSize.
 	BatchSize int
 	// OpenLive starts the watcher for a live source type ("live", "ebpf",
-	// "fanotify", "etw", "eventlog"). nil means no live watcher exists in
-	// this build: such sources are reported as unavailable.
-	OpenLive func(ctx context.Context, typ string) (LiveWatcher, error)
+	// "fanotify", "etw", "eventlog"); resume is the cursor the source's
+	// previous watcher reported, "" the first time. nil means no live
+	// watcher exists in this build: such sources are reported as
+	// unavailable.
+	OpenLive func(ctx context.Context, typ, resume string) (LiveWatcher, error)
+	// Restart spaces the restarts of a live source that failed or could
+	// not be opened; the zero value waits 1 s, doubling up to 5 min, and
+	// starts over once a run lasted a minute.
+	Restart backoff.Policy
 	// MaxRecordBytes caps one NDJSON line, JSON document or XML event of a
 	// file source (config input.max_record_bytes); 0 means the readers'
 	// defaults.
@@ -228,8 +242,11 @@ func (c *Collector) Status() []tables.SourceStatus {
 				out[i].Target += ": " + st.Detail
 			}
 			// Starts the kernel or the subscription dropped before we
-			// saw them, added to those the pipeline dropped.
+			// saw them, added to those the pipeline dropped (and to
+			// those of earlier watchers, folded in when they ended).
 			out[i].Dropped += int64(st.Lost)
+			out[i].LostBuffers += int64(st.LostBuffers)
+			out[i].Warning = st.Warning
 		}
 		s.mu.Unlock()
 	}
@@ -357,7 +374,11 @@ func (s *sourceRun) replay(ctx context.Context) {
 	}
 }
 
-// live runs a live watcher, or reports why there is none.
+// live runs a live watcher, or reports why there is none. A watcher that
+// fails, stops on its own or cannot be opened is started again after a
+// delay that doubles up to Options.Restart's cap (and starts over after a
+// healthy run), resuming from its cursor when it has one; only the end of
+// ctx, or a mechanism this platform lacks, ends the source.
 func (s *sourceRun) live(ctx context.Context) {
 	defer s.markReady()
 	if s.c.opts.OpenLive == nil {
@@ -366,22 +387,54 @@ func (s *sourceRun) live(ctx context.Context) {
 			s.cfg.Type, runtime.GOOS, runtime.GOARCH))
 		return
 	}
-	w, err := s.c.opts.OpenLive(ctx, s.cfg.Type)
+	bo := backoff.New(s.c.opts.Restart)
+	var resume string
+	for {
+		began := time.Now()
+		opened, err := s.runLive(ctx, &resume)
+		if ctx.Err() != nil {
+			s.setState(StateStopped)
+			return
+		}
+		if errors.Is(err, live.ErrUnsupported) {
+			return // no such mechanism here: retrying cannot help
+		}
+		if opened {
+			s.setState(StateRestarting)
+		}
+		t := time.NewTimer(bo.Next(time.Since(began)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.setState(StateStopped)
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		s.status.Restarts++
+		s.mu.Unlock()
+	}
+}
+
+// runLive opens the source's watcher and runs it until it ends. It
+// reports whether the watcher opened, and why it ended (nil when ctx
+// ended); resume is updated with the watcher's last cursor.
+func (s *sourceRun) runLive(ctx context.Context, resume *string) (bool, error) {
+	w, err := s.c.opts.OpenLive(ctx, s.cfg.Type, *resume)
 	if err != nil {
 		s.setState(StateUnavailable)
 		s.fail(err)
-		return
+		s.markReady()
+		return false, err
 	}
-	if sr, ok := w.(statsReporter); ok {
-		s.mu.Lock()
-		s.watcher = sr
-		s.mu.Unlock()
-	}
+	sr, _ := w.(statsReporter)
+	s.mu.Lock()
+	s.watcher = sr
+	s.mu.Unlock()
 	var closeOnce sync.Once
 	closeW := func() { closeOnce.Do(func() { w.Close() }) }
-	defer closeW()
 	// A watcher blocked in the kernel may only notice Close.
-	defer context.AfterFunc(ctx, closeW)()
+	stopAfter := context.AfterFunc(ctx, closeW)
 	s.setState(StateRunning)
 	s.markReady()
 
@@ -401,26 +454,54 @@ func (s *sourceRun) live(ctx context.Context) {
 	tick := time.NewTicker(s.c.opts.PollInterval)
 	defer tick.Stop()
 	go func() { flushed <- w.Run(ctx, locked) }()
+	var runErr error
+wait:
 	for {
 		select {
 		case <-tick.C:
 			mu.Lock()
 			s.flush(ctx)
 			mu.Unlock()
-		case err := <-flushed:
+		case runErr = <-flushed:
 			mu.Lock()
 			s.flush(ctx)
 			mu.Unlock()
-			switch {
-			case ctx.Err() != nil:
-				s.setState(StateStopped)
-			case err != nil:
-				s.fail(err)
-				s.setState(StateFailed)
-			default:
-				s.setState(StateStopped)
-			}
-			return
+			break wait
 		}
+	}
+	stopAfter()
+	closeW()
+	if c, ok := w.(cursorer); ok {
+		if cur := c.Cursor(); cur != "" {
+			*resume = cur
+		}
+	}
+	s.retire(sr)
+	switch {
+	case ctx.Err() != nil:
+		return true, nil
+	case runErr == nil:
+		runErr = errors.New("the watcher stopped on its own")
+	}
+	s.fail(runErr)
+	return true, runErr
+}
+
+// retire folds what an ended watcher counted into the status, so that the
+// figures survive a restart.
+func (s *sourceRun) retire(sr statsReporter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watcher = nil
+	if sr == nil {
+		return
+	}
+	st := sr.Stats()
+	s.status.Dropped += int64(st.Lost)
+	s.status.LostBuffers += int64(st.LostBuffers)
+	s.status.Warning = st.Warning
+	s.status.Target = st.Mechanism
+	if st.Detail != "" {
+		s.status.Target += ": " + st.Detail
 	}
 }

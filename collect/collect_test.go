@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/backoff"
 	"github.com/tsclientwatch/tsclientwatch/internal/evtxwrite"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/source"
@@ -315,7 +317,7 @@ func TestLiveWatcherStats(t *testing.T) {
 	}}, lost: 7}
 	h := start(t, Options{
 		Sources:  []config.SourceConfig{{Type: config.SourceLive}},
-		OpenLive: func(context.Context, string) (LiveWatcher, error) { return w, nil },
+		OpenLive: func(context.Context, string, string) (LiveWatcher, error) { return w, nil },
 	})
 	<-h.c.Ready()
 	waitFor(t, "live event read", func() bool { return h.status(0).EventsRead == 1 })
@@ -325,7 +327,7 @@ func TestLiveWatcherStats(t *testing.T) {
 }
 
 func TestLiveOpenerRejectsUnknownMechanism(t *testing.T) {
-	_, err := LiveOpener(nil)(context.Background(), "kprobe")
+	_, err := LiveOpener(nil)(context.Background(), "kprobe", "")
 	if err == nil || !strings.Contains(err.Error(), `unknown mechanism "kprobe"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -339,7 +341,7 @@ func TestLiveWatcher(t *testing.T) {
 	var gotType string
 	h := start(t, Options{
 		Sources: []config.SourceConfig{{Type: config.SourceLive}},
-		OpenLive: func(_ context.Context, typ string) (LiveWatcher, error) {
+		OpenLive: func(_ context.Context, typ, _ string) (LiveWatcher, error) {
 			gotType = typ
 			return w, nil
 		},
@@ -360,7 +362,7 @@ func TestLiveWatcher(t *testing.T) {
 func TestLiveOpenFails(t *testing.T) {
 	h := start(t, Options{
 		Sources: []config.SourceConfig{{Type: config.SourceFanotify}},
-		OpenLive: func(context.Context, string) (LiveWatcher, error) {
+		OpenLive: func(context.Context, string, string) (LiveWatcher, error) {
 			return nil, errors.New("fanotify: operation not permitted")
 		},
 	})
@@ -645,4 +647,120 @@ func utf16Encode(s string) []byte {
 		out = append(out, byte(u), byte(u>>8))
 	}
 	return out
+}
+
+// scriptedWatcher is one run of a live source in TestLiveRestarts: it emits
+// its events, then fails with err (nil: it stops on its own) or, when
+// block is set, waits to be closed.
+type scriptedWatcher struct {
+	events []detector.Event
+	err    error
+	block  bool
+	lost   uint64
+	cursor string
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (w *scriptedWatcher) Run(ctx context.Context, sink source.Sink) error {
+	for i := range w.events {
+		if err := sink.Event(&w.events[i]); err != nil {
+			return err
+		}
+	}
+	if w.block {
+		select {
+		case <-ctx.Done():
+		case <-w.closed:
+		}
+		return nil
+	}
+	return w.err
+}
+
+func (w *scriptedWatcher) Close() error {
+	w.once.Do(func() { close(w.closed) })
+	return nil
+}
+
+func (w *scriptedWatcher) Stats() live.Stats {
+	return live.Stats{Mechanism: "eventlog", Detail: "Security: subscribed", Lost: w.lost, LostBuffers: 1, Warning: "audit off"}
+}
+
+func (w *scriptedWatcher) Cursor() string { return w.cursor }
+
+// TestLiveRestarts: a live source that fails, stops on its own or cannot
+// be opened is started again, from the previous watcher's cursor; the
+// status counts the restarts and keeps every watcher's losses.
+func TestLiveRestarts(t *testing.T) {
+	start1 := detector.Event{Type: detector.TypeStart, Executable: `\Device\Mup\tsclient\C\a.exe`, HostOS: detector.OSWindows, PID: 1, Source: "eventlog:security"}
+	start2 := start1
+	start2.PID = 2
+	runs := []*scriptedWatcher{
+		{events: []detector.Event{start1}, err: errors.New("eventlog: Security: 5 reads or subscriptions in a row failed"), lost: 2, cursor: "<BookmarkList>1</BookmarkList>"},
+		nil,                 // the service is still down: opening fails
+		{err: nil, lost: 1}, // stops on its own; no cursor: the previous one is kept
+		{events: []detector.Event{start2}, block: true, cursor: "<BookmarkList>3</BookmarkList>"},
+	}
+	var mu sync.Mutex
+	var resumes []string
+	opens := 0
+	h := start(t, Options{
+		Sources: []config.SourceConfig{{Type: config.SourceEventLog}},
+		Restart: backoff.Policy{Min: time.Millisecond, Max: 2 * time.Millisecond},
+		OpenLive: func(_ context.Context, typ, resume string) (LiveWatcher, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			resumes = append(resumes, resume)
+			if opens >= len(runs) {
+				t.Errorf("opened %d times", opens+1)
+				return nil, errors.New("too many opens")
+			}
+			w := runs[opens]
+			opens++
+			if w == nil {
+				return nil, errors.New("eventlog: no channel could be subscribed: RPC server unavailable")
+			}
+			w.closed = make(chan struct{})
+			return w, nil
+		},
+	})
+	waitFor(t, "the fourth watcher", func() bool { return h.count() == 2 && h.status(0).State == StateRunning && h.status(0).Restarts == 3 })
+	st := h.status(0)
+	if st.Dropped != 3 || st.LostBuffers != 3 || st.Errors != 3 || st.Warning != "audit off" || st.Target != "eventlog: Security: subscribed" ||
+		!strings.Contains(st.LastError, "stopped on its own") {
+		t.Errorf("status %+v", st)
+	}
+	mu.Lock()
+	want := []string{"", "<BookmarkList>1</BookmarkList>", "<BookmarkList>1</BookmarkList>", "<BookmarkList>1</BookmarkList>"}
+	if !slices.Equal(resumes, want) {
+		t.Errorf("resumed from %q, want %q", resumes, want)
+	}
+	mu.Unlock()
+	h.c.Close()
+	if st := h.status(0); st.State != StateStopped || st.Restarts != 3 {
+		t.Errorf("after Close: %+v", st)
+	}
+}
+
+// TestLiveUnsupportedNotRetried: a mechanism the platform lacks is
+// reported once and the source ends.
+func TestLiveUnsupportedNotRetried(t *testing.T) {
+	opens := 0
+	h := start(t, Options{
+		Sources: []config.SourceConfig{{Type: config.SourceETW}},
+		Restart: backoff.Policy{Min: time.Millisecond, Max: time.Millisecond},
+		OpenLive: func(context.Context, string, string) (LiveWatcher, error) {
+			opens++
+			return nil, fmt.Errorf("%w: etw is not available on linux", live.ErrUnsupported)
+		},
+	})
+	select {
+	case <-h.c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the source kept retrying")
+	}
+	if st := h.status(0); st.State != StateUnavailable || st.Restarts != 0 || opens != 1 {
+		t.Errorf("status %+v after %d opens", st, opens)
+	}
 }

@@ -361,6 +361,12 @@ func TestInvalid(t *testing.T) {
 		{name: "follow on live source", file: "sources: [{type: live, follow: true}]", key: "sources[0].follow", value: "true is not allowed for a live source", allowed: "want no follow"},
 		{name: "duplicate file source", file: "sources: [{type: file, path: /var/log/x.evtx}, {type: live}, {type: file, path: /var/log/../log/x.evtx, follow: true}]",
 			key: "sources[2]", value: `{type file, path "/var/log/../log/x.evtx"} duplicates sources[0]`, allowed: "want each source once"},
+		{name: "live beside etw", file: "sources: [{type: live}, {type: file, path: /x}, {type: etw}]", key: "sources[2]",
+			value: "{type etw} cannot run beside sources[0] {type live}", allowed: "want either live alone or the mechanisms by name"},
+		{name: "live beside eventlog", ext: "json", file: `{"sources": [{"type": "eventlog"}, {"type": "live"}]}`, key: "sources[0]",
+			value: "{type eventlog} cannot run beside sources[1] {type live}", allowed: "both would report every process start twice"},
+		{name: "live beside fanotify", file: "sources: [{type: fanotify}, {type: live}]", key: "sources[0]",
+			value: "{type fanotify} cannot run beside sources[1] {type live}", allowed: "want either live alone"},
 		{name: "duplicate live source", ext: "toml", file: "[[sources]]\ntype = \"ebpf\"\n[[sources]]\ntype = \"EBPF\"\n", key: "sources[1]", value: "{type ebpf} duplicates sources[0]", allowed: "want each source once"},
 		// input.max_record_bytes
 		{name: "max_record_bytes too small", file: "input: {max_record_bytes: 100}", key: "input.max_record_bytes", value: "100 is out of range", allowed: "want a whole number of bytes from 4096 to 1073741824"},

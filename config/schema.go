@@ -542,5 +542,33 @@ func toSources(o origins, val any) ([]SourceConfig, error) {
 		seen[key] = i
 		out = append(out, sc)
 	}
+	if err := checkLiveAlone(o, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkLiveAlone refuses live beside a mechanism by name: live already runs
+// the platform's best mechanism, so both would report every process start
+// twice (and on Windows hold two ETW sessions on one provider).
+func checkLiveAlone(o origins, list []SourceConfig) error {
+	liveAt := -1
+	for i, sc := range list {
+		if sc.Type == SourceLive {
+			liveAt = i
+			break
+		}
+	}
+	if liveAt < 0 {
+		return nil
+	}
+	for i, sc := range list {
+		switch sc.Type {
+		case SourceEBPF, SourceFanotify, SourceETW, SourceEventLog:
+			return fmt.Errorf("sources[%d]: {type %s} cannot run beside sources[%d] {type live} (from %s): "+
+				"live already runs this platform's best mechanism (etw, else eventlog, on Windows; ebpf, else fanotify, on Linux), "+
+				"so both would report every process start twice; want either live alone or the mechanisms by name", i, sc.Type, liveAt, o.of("sources"))
+		}
+	}
+	return nil
 }

@@ -33,6 +33,17 @@ type SourceStatus struct {
 	DroppedExpired int64
 	MaxEvents      int64
 	ExpirySeconds  int64
+
+	// Restarts counts how often a live or osquery source was started
+	// again after it failed or could not be opened.
+	Restarts int64
+	// LostBuffers counts buffers of events lost whole (ETW real-time
+	// buffers); how many starts they held is unknown, so they are not in
+	// Dropped.
+	LostBuffers int64
+	// Warning says why a running source may not see everything (process
+	// creation auditing off, Sysmon missing, osquery's table disabled).
+	Warning string
 }
 
 // StoreStatus describes s as a status row, the way osquery_events reports
@@ -82,6 +93,9 @@ func Status(f func() []SourceStatus) Table {
 		table.BigIntColumn("dropped_expired", withDesc("Store only: rows dropped after expiry")),
 		table.BigIntColumn("max_events", withDesc("Store only: the row cap")),
 		table.BigIntColumn("expiry", withDesc("Store only: seconds a row is held")),
+		table.BigIntColumn("restarts", withDesc("Times a live or osquery source was started again after it failed")),
+		table.BigIntColumn("lost_buffers", withDesc("ETW real-time buffers lost whole (many events each; not in dropped)")),
+		table.TextColumn("warning", withDesc("Why a running source may miss events (auditing off, Sysmon missing, ...)")),
 	}
 	gen := func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
 		if f == nil {
@@ -129,5 +143,8 @@ func statusRow(s *SourceStatus) map[string]string {
 		"dropped_expired": i(s.DroppedExpired),
 		"max_events":      i(s.MaxEvents),
 		"expiry":          i(s.ExpirySeconds),
+		"restarts":        i(s.Restarts),
+		"lost_buffers":    i(s.LostBuffers),
+		"warning":         s.Warning,
 	}
 }

@@ -274,10 +274,10 @@ func TestStatus(t *testing.T) {
 		}, []map[string]string{
 			{"type": "none", "target": "", "state": "unconfigured", "started": "0", "events_read": "0", "detections": "0",
 				"dropped": "0", "errors": "0", "last_error": "no sources configured",
-				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""},
 			{"type": "store", "target": "tsclient_executions", "state": "full", "started": "1700000000", "events_read": "5",
 				"detections": "2", "dropped": "3", "errors": "0", "last_error": "",
-				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600"},
+				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600", "restarts": "0", "lost_buffers": "0", "warning": ""},
 		}},
 		{"file source", func() []SourceStatus {
 			return []SourceStatus{{Type: "file", Target: "/var/log/x.evtx", State: "done", Started: clock,
@@ -285,7 +285,17 @@ func TestStatus(t *testing.T) {
 		}, []map[string]string{
 			{"type": "file", "target": "/var/log/x.evtx", "state": "done", "started": "1700000000", "events_read": "120",
 				"detections": "3", "dropped": "0", "errors": "1", "last_error": "x.evtx: record 7: bad",
-				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""},
+		}},
+		{"live source restarting", func() []SourceStatus {
+			return []SourceStatus{{Type: "etw", Target: "etw: session tsclientwatch-process-1-2-3", State: "restarting", Started: clock,
+				EventsRead: 7, Dropped: 4, Errors: 2, LastError: "etw: session ended without being asked to",
+				Restarts: 2, LostBuffers: 3, Warning: "another provider was enabled on this session from outside"}}
+		}, []map[string]string{
+			{"type": "etw", "target": "etw: session tsclientwatch-process-1-2-3", "state": "restarting", "started": "1700000000", "events_read": "7",
+				"detections": "0", "dropped": "4", "errors": "2", "last_error": "etw: session ended without being asked to",
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "2", "lost_buffers": "3",
+				"warning": "another provider was enabled on this session from outside"},
 		}},
 		// Review E9: file and mount names and decoder errors quoting log
 		// content are escaped before osquery sees them.

@@ -159,7 +159,14 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 // tsclientwatch_status.
 func (q *querySession) reportSources() {
 	for _, s := range q.collector.Status() {
-		if s.Errors == 0 && s.State != collect.StateFailed && s.State != collect.StateUnavailable {
+		if s.Warning != "" {
+			what := s.Type
+			if s.Target != "" && s.Target != s.Type {
+				what += " " + s.Target
+			}
+			fmt.Fprintf(q.stderr, "tsclientwatch: source %s: warning: %s\n", what, s.Warning)
+		}
+		if s.Errors == 0 && s.State != collect.StateFailed && s.State != collect.StateUnavailable && s.State != collect.StateRestarting {
 			continue
 		}
 		what := s.Type

@@ -110,6 +110,9 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 	}
 	st := w.Stats()
 	con.printf("watching process starts with %s (%s); Ctrl-C to stop\n", st.Mechanism, st.Detail)
+	if st.Warning != "" {
+		con.printf("warning: %s\n", st.Warning)
+	}
 
 	p := &watchPipeline{det: det, out: out, con: con, events: make(chan detector.Event, 4096)}
 	var wg sync.WaitGroup
