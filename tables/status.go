@@ -145,6 +145,6 @@ func statusRow(s *SourceStatus) map[string]string {
 		"expiry":          i(s.ExpirySeconds),
 		"restarts":        i(s.Restarts),
 		"lost_buffers":    i(s.LostBuffers),
-		"warning":         s.Warning,
+		"warning":         escape.Text(s.Warning),
 	}
 }

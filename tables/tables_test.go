@@ -301,12 +301,14 @@ func TestStatus(t *testing.T) {
 		// content are escaped before osquery sees them.
 		{"hostile text", func() []SourceStatus {
 			return []SourceStatus{{Type: "live", Target: "/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives", State: "running",
-				LastError: "d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n"}}
+				LastError: "d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n",
+				Warning:   "Sysmon channel \x1b[2J missing"}}
 		}, []map[string]string{
 			{"type": "live", "target": `/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives`, "state": "running", "started": "0",
 				"events_read": "0", "detections": "0", "dropped": "0", "errors": "0",
 				"last_error":  `d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n`,
-				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0"},
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0",
+				"warning": `Sysmon channel \x1b[2J missing`},
 		}},
 	}
 	for _, tt := range tests {
