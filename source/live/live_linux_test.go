@@ -4,6 +4,7 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
@@ -136,20 +139,28 @@ func (f *fixture) run(t *testing.T, dir, path string, args ...string) int64 {
 // collector keeps the events below root: other processes run on this
 // machine and must not count.
 type collector struct {
-	root string
-	mu   sync.Mutex
-	evs  []detector.Event
-	cond chan struct{}
+	root  string
+	mu    sync.Mutex
+	evs   []detector.Event
+	byPID map[int64]detector.Event // every event, below root or not
+	cond  chan struct{}
 }
 
 func (c *collector) sink() source.Sink {
 	return source.Sink{Event: func(e *detector.Event) error {
-		if !strings.HasPrefix(e.Executable, c.root+"/") {
+		c.mu.Lock()
+		if c.byPID == nil {
+			c.byPID = make(map[int64]detector.Event)
+		}
+		c.byPID[e.PID] = *e
+		mine := strings.HasPrefix(e.Executable, c.root+"/")
+		if mine {
+			c.evs = append(c.evs, *e)
+		}
+		c.mu.Unlock()
+		if !mine {
 			return nil
 		}
-		c.mu.Lock()
-		c.evs = append(c.evs, *e)
-		c.mu.Unlock()
 		select {
 		case c.cond <- struct{}{}:
 		default:
@@ -183,6 +194,26 @@ func (c *collector) wait(n int) []detector.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]detector.Event(nil), c.evs...)
+}
+
+// waitPIDs returns the events of pids, whatever their paths, once all have
+// arrived or the generous deadline passed.
+func (c *collector) waitPIDs(pids []int64) map[int64]detector.Event {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.mu.Lock()
+		out := make(map[int64]detector.Event)
+		for _, p := range pids {
+			if e, ok := c.byPID[p]; ok {
+				out[p] = e
+			}
+		}
+		c.mu.Unlock()
+		if len(out) == len(pids) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 const storm = 1000
@@ -407,5 +438,235 @@ func TestEBPFPlainDirectoryNotDetected(t *testing.T) {
 		if _, got := m.Match(&e); got != tt.detected {
 			t.Errorf("%s: detected %v, want %v (event %+v)", tt.name, got, tt.detected, e)
 		}
+	}
+}
+
+// deepTree makes dir/<names[0]>/<names[1]>/.../tool (a copy of /bin/true)
+// below dir with *at calls, so the whole path may be longer than PATH_MAX.
+func deepTree(t *testing.T, dir string, names []string) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := unix.Mkdirat(fd, n, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", n, err)
+		}
+		next, err := unix.Openat(fd, n, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	defer unix.Close(fd)
+	tool, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := unix.Openat(fd, "tool", unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(out)
+	if _, err := unix.Write(out, tool); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeepRunHelper is TestEBPFDeepPathOnFUSEMount's exec'ing process: it
+// walks down the "/"-separated names in TSW_DEEP_NAMES one chdir at a time
+// (the whole path may be longer than PATH_MAX) and executes ./tool there.
+func TestDeepRunHelper(t *testing.T) {
+	names := os.Getenv("TSW_DEEP_NAMES")
+	if names == "" {
+		t.Skip("helper process for TestEBPFDeepPathOnFUSEMount")
+	}
+	for _, n := range strings.Split(names, "/") {
+		if err := unix.Chdir(n); err != nil {
+			fmt.Fprintf(os.Stderr, "chdir %.20s...: %v\n", n, err)
+			os.Exit(2)
+		}
+	}
+	err := unix.Exec("./tool", []string{"./tool", "deep"}, os.Environ())
+	fmt.Fprintf(os.Stderr, "exec ./tool: %v\n", err)
+	os.Exit(2)
+}
+
+// TestEBPFDeepPathOnFUSEMount reproduces the review's depth evasion (E4):
+// the RDP client controls the directory tree on its drive, and the BPF walk
+// from the leaf up used to stop after 128 steps or 4 KiB, cutting off the
+// top of the path, where thinclient_drives is. A path deeper or longer than
+// the walk can keep must still name the mount and the client drive, and say
+// it was cut.
+func TestEBPFDeepPathOnFUSEMount(t *testing.T) {
+	f := newFixture(t, nil)
+	// bindfs reaches the files below src by full path, so src and
+	// everything below it must stay under PATH_MAX. A long user name
+	// puts the mount's copy of the same tree past 4 KiB.
+	mnt := filepath.Join(f.root, "home", "u"+strings.Repeat("x", 240), "thinclient_drives")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("bindfs", filepath.Join(f.root, "src"), mnt).CombinedOutput(); err != nil {
+		t.Fatalf("bindfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		}
+	})
+	src := filepath.Join(f.root, "src", "C:")
+	rep := func(s string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	// 16 names of 250 bytes: about 4 KB below the drive, under PATH_MAX
+	// on the source, past it on the mount.
+	long := make([]string, 16)
+	for i := range long {
+		long[i] = fmt.Sprintf("%03d", i) + strings.Repeat("x", 247)
+	}
+	cases := []struct {
+		name      string
+		names     []string
+		truncated bool
+	}{
+		{"130 levels", append([]string{"deep"}, rep("d", 129)...), false},
+		{"16 names of 250 bytes", long, true},
+		{"1800 levels", append([]string{"deeper"}, rep("d", 1799)...), true},
+	}
+	for _, c := range cases {
+		deepTree(t, src, c.names)
+	}
+	w, err := Open(context.Background(), Options{Mechanism: EBPF})
+	if err != nil {
+		t.Fatalf("Open(ebpf): %v", err)
+	}
+	col := &collector{root: f.root, cond: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, col.sink()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		w.Close()
+	}()
+	m := detector.MustNew(detector.DefaultConfig())
+	pids := make([]int64, len(cases))
+	for i, c := range cases {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDeepRunHelper$")
+		cmd.Env = append(os.Environ(), "TSW_DEEP_NAMES="+strings.Join(c.names, "/"))
+		cmd.Dir = filepath.Join(mnt, "C:")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, out)
+		}
+		pids[i] = int64(cmd.ProcessState.Pid())
+	}
+	evs := col.waitPIDs(pids)
+	for i, c := range cases {
+		e, ok := evs[pids[i]]
+		if !ok {
+			t.Errorf("%s: pid %d not reported", c.name, pids[i])
+			continue
+		}
+		full := filepath.Join(append([]string{mnt, "C:"}, append(c.names, "tool")...)...)
+		if !c.truncated && e.Executable != full {
+			t.Errorf("%s: Executable %q, want %q", c.name, e.Executable, full)
+		}
+		if c.truncated && (!strings.HasPrefix(e.Executable, mnt+"/C:/…/") || !strings.HasSuffix(e.Executable, "/"+c.names[len(c.names)-1]+"/tool")) {
+			t.Errorf("%s: Executable %q, want %s/C:/…/.../%s/tool", c.name, e.Executable, mnt, c.names[len(c.names)-1])
+		}
+		if e.PathTruncated != c.truncated {
+			t.Errorf("%s: PathTruncated %v, want %v", c.name, e.PathTruncated, c.truncated)
+		}
+		d, ok := m.Match(&e)
+		if !ok || d.ClientDrive != "C:" || d.Form != detector.FormXrdp || !strings.HasSuffix(d.SharePath, "/tool") {
+			t.Errorf("%s: detection %v %+v (Executable %.200q...)", c.name, ok, d, e.Executable)
+		}
+		t.Logf("%s: %d bytes reported, truncated %v, cwd %d bytes", c.name, len(e.Executable), e.PathTruncated, len(e.WorkingDirectory))
+	}
+}
+
+// TestEBPFScriptThroughSymlink reproduces the review's D2 finding: a #!
+// script reached through a symlink into the client drive
+// (ln -s ~/thinclient_drives/C: ~/c; ~/c/x.sh) was named by joining the
+// execve path lexically, /home/u/c/x.sh, and missed. It must be reported
+// by the path the kernel opened, on the mount, with the mount's filesystem
+// type; the same script in a plain directory named thinclient_drives must
+// carry that directory's filesystem and not be detected.
+func TestEBPFScriptThroughSymlink(t *testing.T) {
+	f := newFixture(t, nil)
+	script := filepath.Join(f.toolDir, "x.sh")
+	plain := filepath.Join(f.root, "tmp", "u", "thinclient_drives", "C:", "x.sh")
+	if err := os.MkdirAll(filepath.Dir(plain), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{script, plain} {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := filepath.Join(f.root, "home", "u")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(home, "c")
+	if err := os.Symlink(filepath.Join(f.mnt, "C:"), link); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(context.Background(), Options{Mechanism: EBPF})
+	if err != nil {
+		t.Fatalf("Open(ebpf): %v", err)
+	}
+	c := &collector{root: f.root, cond: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, c.sink()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		w.Close()
+	}()
+	viaLink := f.run(t, home, filepath.Join(link, "tools", "x.sh"), "link")
+	viaRel := f.run(t, home, "./c/tools/x.sh", "rel")
+	plainPID := f.run(t, f.root, plain, "plain")
+	evs := c.waitPIDs([]int64{viaLink, viaRel, plainPID})
+	m := detector.MustNew(detector.DefaultConfig())
+	for _, tt := range []struct {
+		name     string
+		pid      int64
+		exe      string
+		detected bool
+	}{
+		{"absolute through symlink", viaLink, script, true},
+		{"relative through symlink", viaRel, script, true},
+		{"plain directory", plainPID, plain, false},
+	} {
+		e, ok := evs[tt.pid]
+		if !ok {
+			t.Errorf("%s: pid %d not reported", tt.name, tt.pid)
+			continue
+		}
+		if e.Executable != tt.exe || !strings.HasPrefix(e.CommandLine, "/bin/sh ") {
+			t.Errorf("%s: Executable %q CommandLine %q, want %q run by /bin/sh", tt.name, e.Executable, e.CommandLine, tt.exe)
+		}
+		if e.FSType == "" || detector.IsFUSE(e.FSType) != tt.detected {
+			t.Errorf("%s: FSType %q", tt.name, e.FSType)
+		}
+		if _, got := m.Match(&e); got != tt.detected {
+			t.Errorf("%s: detected %v, want %v (%+v)", tt.name, got, tt.detected, e)
+		}
+	}
+	if st := w.Stats(); !strings.Contains(st.Detail, "scripts by their own file") {
+		t.Errorf("status detail %q does not say scripts are named by their own file", st.Detail)
 	}
 }

@@ -41,7 +41,13 @@ func (e *ebpfWatcher) Name() string                                    { return 
 func (e *ebpfWatcher) Run(ctx context.Context, sink source.Sink) error { return e.w.Run(ctx, sink) }
 func (e *ebpfWatcher) Close() error                                    { return e.w.Close() }
 func (e *ebpfWatcher) Stats() Stats {
-	return Stats{Mechanism: EBPF, Detail: e.w.Attach() + "/sched_process_exec", Events: e.w.Events(), Lost: e.w.Lost()}
+	detail := e.w.Attach() + "/sched_process_exec"
+	if ok, err := e.w.ScriptFiles(); ok {
+		detail += " (#! scripts by their own file)"
+	} else {
+		detail += fmt.Sprintf(" (#! scripts by execve path: %v)", err)
+	}
+	return Stats{Mechanism: EBPF, Detail: detail, Events: e.w.Events(), Lost: e.w.Lost()}
 }
 
 type fanotifyWatcher struct{ w *fanotify.Watcher }

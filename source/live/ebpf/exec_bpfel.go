@@ -40,6 +40,7 @@ const (
 	execMapScratch  = "scratch"
 	execProgExecBtf = "exec_btf"
 	execProgExecRaw = "exec_raw"
+	execVarFputFn   = "fput_fn"
 )
 
 // loadExec returns the embedded CollectionSpec for exec.
@@ -101,6 +102,7 @@ type execMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execVariableSpecs struct {
+	FputFn *ebpf.VariableSpec `ebpf:"fput_fn"`
 }
 
 // execObjects contains all objects after they have been loaded into the kernel.
@@ -140,6 +142,7 @@ func (m *execMaps) Close() error {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execVariables struct {
+	FputFn *ebpf.Variable `ebpf:"fput_fn"`
 }
 
 // execPrograms contains all programs after they have been loaded into the kernel.

@@ -20,7 +20,8 @@ import (
 // Sizes and flags shared with exec.bpf.c; change both together.
 const (
 	headerSize = 96   // fixed part of struct event
-	pathBuf    = 4096 // PATH_BUF
+	pathBuf    = 4096 // PATH_BUF: bytes one walked path may use
+	leafBuf    = 2816 // LEAF_BUF: what a cut path keeps of its leaf end
 	nameMax    = 256  // NAME_MAX
 	fnameMax   = 4096 // FNAME_MAX
 	argvMax    = 1024 // ARGV_MAX
@@ -30,14 +31,24 @@ const (
 
 // Flags set by the BPF program on a record.
 const (
-	FlagPathTruncated     = 1 << iota // deeper than 64 components or longer than 4 KiB
-	FlagArgvTruncated                 // argv longer than 1 KiB
-	FlagNoFile                        // the exec had no file (never seen in practice)
-	FlagInterp                        // an interpreter took over: a #! script or binfmt_misc
-	FlagCwdTruncated                  // the working directory was cut like a long Path
-	FlagNoCwd                         // the task had no working directory to walk
-	FlagFilenameTruncated             // the execve path filled FNAME_MAX
+	// FlagPathTruncated: the path did not fit in 4 KiB. The walk kept
+	// its leaf end (up to 2816 bytes), then an empty component where it
+	// skipped, the component just below the root of the mount where it
+	// skipped (the client drive on an xrdp mount) and the mount point's
+	// path; a mount point path so long that even that did not fit loses
+	// its start. Depth alone does not cut a path: it is bounded by bytes.
+	FlagPathTruncated     = 1 << iota
+	FlagArgvTruncated     // argv longer than 1 KiB
+	FlagNoFile            // the exec had no file (never seen in practice)
+	FlagInterp            // an interpreter took over: a #! script or binfmt_misc
+	FlagCwdTruncated      // the working directory was cut like a long Path
+	FlagNoCwd             // the task had no working directory to walk
+	FlagFilenameTruncated // the execve path filled FNAME_MAX
+	FlagScript            // Path and FSType are the #! script's own (found on the task's deferred-release queue)
 )
+
+// gap stands for the components a cut path left out.
+const gap = "…"
 
 // Record is one exec as the BPF program reported it.
 type Record struct {
@@ -51,8 +62,10 @@ type Record struct {
 	FSType string
 	Comm   string // the new task's comm (the file name, 15 bytes at most)
 	// Path is the executable's absolute path, walked from the file the
-	// kernel opened, across mounts, up to the mount namespace root. For a
-	// #! script it is the interpreter (/usr/bin/dash): the kernel has
+	// kernel opened, across mounts, up to the mount namespace root; "…"
+	// marks where a path too long to keep was cut (FlagPathTruncated).
+	// For a #! script it is the script itself when the program found it
+	// (FlagScript), else the interpreter (/usr/bin/dash): the kernel has
 	// swapped the script's file for the interpreter's by the tracepoint.
 	Path string
 	// Cwd is the working directory, walked like Path; empty when the
@@ -74,14 +87,21 @@ func (r *Record) CommandLine() string { return strings.Join(r.Argv, " ") }
 func (r *Record) Interpreted() bool { return r.Flags&FlagInterp != 0 }
 
 // Script returns the absolute path of the script an interpreter was started
-// for: Filename when absolute, else Filename joined to Cwd and cleaned. ok
-// is false when the exec was not interpreted or the script cannot be named
-// from the record: the path names a descriptor (/dev/fd/N, whose target
-// the record does not carry), the path or cwd was cut short, or a relative
-// path came without a cwd. Joining is lexical, so "../x" through a symlinked
-// directory in the execve string can differ from what the kernel resolved;
-// Cwd itself has no symlinks.
+// for. With FlagScript that is Path, walked from the script's own file as
+// the kernel opened it (symlinks resolved, descriptors named). Without it
+// (the raw_tracepoint fallback, /proc/kallsyms hidden, a kernel thread's exec) it is
+// Filename when absolute, else Filename joined to Cwd and cleaned; ok is
+// then false when the exec was not interpreted or the script cannot be
+// named from the record: the path names a descriptor (/dev/fd/N, whose
+// target the record does not carry), the path or cwd was cut short, or a
+// relative path came without a cwd. That join is lexical: a symlink in the
+// execve string (~/c -> ~/thinclient_drives/C:) is not resolved, so
+// ~/c/x.sh is reported as such and is no detection. Cwd itself has no
+// symlinks.
 func (r *Record) Script() (script string, ok bool) {
+	if r.Flags&FlagScript != 0 {
+		return r.Path, true
+	}
 	if !r.Interpreted() || r.Filename == "" || r.Flags&FlagFilenameTruncated != 0 {
 		return "", false
 	}
@@ -139,13 +159,19 @@ func Decode(b []byte) (Record, error) {
 	return r, nil
 }
 
-// joinReversed turns "leaf\0dir\0top\0" into "/top/dir/leaf".
+// joinReversed turns "leaf\0dir\0top\0" into "/top/dir/leaf", and the
+// empty component a cut path carries into "…".
 func joinReversed(b []byte) string {
 	if len(b) == 0 {
 		return "/"
 	}
 	parts := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 	slices.Reverse(parts)
+	for i, p := range parts {
+		if p == "" {
+			parts[i] = gap
+		}
+	}
 	return "/" + strings.Join(parts, "/")
 }
 
@@ -179,10 +205,10 @@ func fillEvent(r *Record, ev *detector.Event) {
 	ev.Executable = r.Path
 	ev.FSType = r.FSType
 	ev.PathTruncated = r.Flags&FlagPathTruncated != 0
-	if s, ok := r.Script(); ok {
+	if s, ok := r.Script(); ok && r.Flags&FlagScript == 0 {
+		// Named from the execve path: FSType is the interpreter's, and
+		// the script's is unknown.
 		ev.Executable = s
-		// FSType is the interpreter's filesystem; the script's is not
-		// in the record.
 		ev.FSType = ""
 		ev.PathTruncated = false
 	}

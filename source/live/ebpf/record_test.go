@@ -66,9 +66,39 @@ func TestDecode(t *testing.T) {
 
 // TestDecodeRecorded decodes a record the kernel sent (Linux 6.18, see
 // TestRecordSample): `./run.sh a b`, a #!/bin/sh script, run from its
-// directory on a bindfs mount at /tmp/tswrec/home/u/thinclient_drives.
+// directory on a bindfs mount at /tmp/tswrec/home/u/thinclient_drives. The
+// program found the script's own file: the path and filesystem type are
+// the script's.
 func TestDecodeRecorded(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "script_exec.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dir = "/tmp/tswrec/home/u/thinclient_drives/C:/tools"
+	if r.Path != dir+"/run.sh" || r.Cwd != dir || r.Filename != "./run.sh" || !r.Interpreted() || r.Flags&FlagScript == 0 {
+		t.Errorf("Path %q Cwd %q Filename %q Flags %#x", r.Path, r.Cwd, r.Filename, r.Flags)
+	}
+	if r.CommandLine() != "/bin/sh ./run.sh a b" || r.FSType != "fuse" || r.PID == 0 || r.PPID == 0 {
+		t.Errorf("record %+v", r)
+	}
+	var ev detector.Event
+	fillEvent(&r, &ev)
+	if ev.Executable != dir+"/run.sh" || ev.FSType != "fuse" || ev.PathTruncated {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+// TestDecodeRecordedLexical decodes a record of the same exec sent before
+// the program could find a script's own file (as it still sends when
+// /proc/kallsyms hides ____fput): the path is the interpreter's, and the
+// script is named from the execve path and the cwd, with no filesystem
+// type (the record's is the interpreter's).
+func TestDecodeRecordedLexical(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "script_exec_lexical.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +115,7 @@ func TestDecodeRecorded(t *testing.T) {
 	}
 	var ev detector.Event
 	fillEvent(&r, &ev)
-	if ev.Executable != dir+"/run.sh" || ev.WorkingDirectory != dir || ev.CommandLine != "/bin/sh ./run.sh a b" {
+	if ev.Executable != dir+"/run.sh" || ev.WorkingDirectory != dir || ev.CommandLine != "/bin/sh ./run.sh a b" || ev.FSType != "" {
 		t.Errorf("event %+v", ev)
 	}
 	var m []detector.Detection
@@ -117,6 +147,7 @@ func TestScript(t *testing.T) {
 		{"absolute, cwd cut", Record{Flags: FlagInterp | FlagCwdTruncated, Filename: "/m/run.sh", Cwd: "/a"}, "/m/run.sh", true},
 		{"filename cut", Record{Flags: FlagInterp | FlagFilenameTruncated, Filename: "/m/ru", Cwd: "/"}, "", false},
 		{"empty filename", Record{Flags: FlagInterp, Cwd: "/"}, "", false},
+		{"own file", Record{Flags: FlagInterp | FlagScript, Path: "/m/C:/tools/run.sh", Filename: "./c/run.sh", Cwd: "/h"}, "/m/C:/tools/run.sh", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +157,9 @@ func TestScript(t *testing.T) {
 			}
 			ev := detector.Event{}
 			r := tt.r
-			r.Path = "/usr/bin/dash"
+			if r.Flags&FlagScript == 0 {
+				r.Path = "/usr/bin/dash"
+			}
 			fillEvent(&r, &ev)
 			want := r.Path
 			if tt.wantOK {
@@ -136,6 +169,41 @@ func TestScript(t *testing.T) {
 				t.Errorf("Executable = %q, want %q", ev.Executable, want)
 			}
 		})
+	}
+}
+
+// TestDecodeCutPath: a path too long for the walk carries an empty
+// component where the walk skipped; it is shown as "…", the event says the
+// path was cut, and the rule still finds the mount and the drive.
+func TestDecodeCutPath(t *testing.T) {
+	b := builtSample()
+	le := binary.LittleEndian
+	path := "tool\x00d\x00d\x00\x00C:\x00thinclient_drives\x00u\x00home\x00"
+	cwd := "d\x00\x00C:\x00thinclient_drives\x00u\x00home\x00"
+	file := "./tool\x00"
+	b = b[:headerSize:headerSize]
+	le.PutUint32(b[20:], FlagPathTruncated|FlagCwdTruncated)
+	le.PutUint32(b[24:], uint32(len(path)))
+	le.PutUint32(b[28:], 0)
+	le.PutUint32(b[36:], uint32(len(cwd)))
+	le.PutUint32(b[40:], uint32(len(file)))
+	b = append(append(append(b, path...), cwd...), file...)
+	r, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Path != "/home/u/thinclient_drives/C:/…/d/d/tool" || r.Cwd != "/home/u/thinclient_drives/C:/…/d" {
+		t.Errorf("Path %q Cwd %q", r.Path, r.Cwd)
+	}
+	var ev detector.Event
+	fillEvent(&r, &ev)
+	ev.Type, ev.HostOS = detector.TypeStart, detector.OSLinux
+	if !ev.PathTruncated || ev.FSType != "fuse.bindfs" {
+		t.Errorf("event %+v", ev)
+	}
+	d, ok := detector.MustNew(detector.DefaultConfig()).Match(&ev)
+	if !ok || d.ClientDrive != "C:" || d.SharePath != "/…/d/d/tool" {
+		t.Errorf("detection %v %+v", ok, d)
 	}
 }
 

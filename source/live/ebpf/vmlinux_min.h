@@ -79,8 +79,14 @@ struct path {
 	struct dentry *dentry;
 };
 
+struct callback_head {
+	struct callback_head *next;
+	void (*func)(struct callback_head *head);
+};
+
 struct file {
 	struct path f_path;
+	struct callback_head f_task_work;
 };
 
 typedef struct {
@@ -107,6 +113,7 @@ struct task_struct {
 	const struct cred *cred;
 	struct mm_struct *mm;
 	struct fs_struct *fs;
+	struct callback_head *task_works;
 };
 
 struct linux_binprm {

@@ -3,10 +3,13 @@
 package ebpf
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +32,11 @@ type Watcher struct {
 	link   link.Link
 	rd     *ringbuf.Reader
 	attach string
+	// fputFn is the kernel's ____fput, which lets the program find a #!
+	// script's own file (see script_file in exec.bpf.c); 0 when
+	// /proc/kallsyms does not give it (fputErr says why).
+	fputFn  uint64
+	fputErr error
 
 	bootToWall time.Duration // add to a CLOCK_BOOTTIME reading to get wall time
 	users      users.Cache
@@ -49,6 +57,7 @@ func Open() (*Watcher, error) {
 		return nil, fmt.Errorf("ebpf: %w", err)
 	}
 	w := &Watcher{}
+	w.fputFn, w.fputErr = kallsymsAddr("/proc/kallsyms", "____fput")
 	var attachErrs []error
 	for _, mode := range []string{"tp_btf", "raw_tracepoint"} {
 		err := w.load(spec, mode)
@@ -87,6 +96,9 @@ func (w *Watcher) load(spec *ebpf.CollectionSpec, mode string) error {
 			delete(s.Programs, n)
 		}
 	}
+	if err := s.Variables[execVarFputFn].Set(w.fputFn); err != nil {
+		return fmt.Errorf("set fput_fn: %w", err)
+	}
 	coll, err := ebpf.NewCollection(s)
 	if err != nil {
 		return err
@@ -109,8 +121,46 @@ func (w *Watcher) load(spec *ebpf.CollectionSpec, mode string) error {
 	return nil
 }
 
+// kallsymsAddr returns the address /proc/kallsyms gives for a kernel
+// symbol; an error when it is absent or hidden (kptr_restrict shows 0).
+func kallsymsAddr(path, name string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ffffffff816db2b0 t ____fput
+		line := sc.Text()
+		if !strings.HasSuffix(line, " "+name) {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 || f[2] != name {
+			continue
+		}
+		addr, err := strconv.ParseUint(f[0], 16, 64)
+		if err != nil || addr == 0 {
+			return 0, fmt.Errorf("%s: address of %s hidden (kernel.kptr_restrict)", path, name)
+		}
+		return addr, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return 0, fmt.Errorf("%s: no symbol %s", path, name)
+}
+
 // Attach names the attachment in use: "tp_btf" or "raw_tracepoint".
 func (w *Watcher) Attach() string { return w.attach }
+
+// ScriptFiles reports whether #! scripts are named from their own file;
+// when not, err says why and they are named from the execve path joined
+// to the cwd.
+func (w *Watcher) ScriptFiles() (ok bool, err error) {
+	return w.fputFn != 0, w.fputErr
+}
 
 // Run reads records until ctx ends or Close is called, handing each exec to
 // sink as a TypeStart event. It returns nil when ctx ends, or the sink's

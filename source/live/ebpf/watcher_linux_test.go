@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,14 +28,44 @@ func TestLoadBothAttachments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fput, err := kallsymsAddr("/proc/kallsyms", "____fput")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, mode := range []string{"tp_btf", "raw_tracepoint"} {
-		w := &Watcher{}
+		w := &Watcher{fputFn: fput}
 		if err := w.load(spec, mode); err != nil {
 			t.Errorf("%s: %v", mode, err)
 			continue
 		}
 		if err := w.Close(); err != nil {
 			t.Errorf("%s: close: %v", mode, err)
+		}
+	}
+}
+
+func TestKallsymsAddr(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content string
+		want          uint64
+		wantErr       string
+	}{
+		{"found", "ffffffff816dafa0 t __fput\nffffffff816db2b0 t ____fput\n", 0xffffffff816db2b0, ""},
+		{"module symbol", "ffffffffc0001000 t ____fput\t[mod]\nffffffff816db2b0 t ____fput\n", 0xffffffff816db2b0, ""},
+		{"hidden", "0000000000000000 t ____fput\n", 0, "hidden"},
+		{"absent", "ffffffff816dafa0 t __fput\n", 0, "no symbol"},
+	} {
+		p := filepath.Join(dir, tt.name)
+		os.WriteFile(p, []byte(tt.content), 0o644)
+		got, err := kallsymsAddr(p, "____fput")
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: %#x, %v; want %#x, %q", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if os.Geteuid() == 0 {
+		if _, err := kallsymsAddr("/proc/kallsyms", "____fput"); err != nil {
+			t.Errorf("this kernel: %v", err)
 		}
 	}
 }
