@@ -112,6 +112,9 @@ type Options struct {
 	// file source (config input.max_record_bytes); 0 means the readers'
 	// defaults.
 	MaxRecordBytes int
+	// MaxSpool caps the temporary copy of a compressed EVTX file source
+	// (config input.max_spool); 0 means source/file's default.
+	MaxSpool int64
 }
 
 // Collector runs sources into a store. Create it with New, start it with
@@ -354,6 +357,7 @@ func (s *sourceRun) replay(ctx context.Context) {
 		Error:          func(ie *file.InputError) { s.fail(ie) },
 		Counters:       &counters,
 		MaxRecordBytes: s.c.opts.MaxRecordBytes,
+		MaxSpool:       s.c.opts.MaxSpool,
 	})
 	if err == nil {
 		err = s.flush(ctx)

@@ -88,7 +88,7 @@ func (f *follower) failOnce(err error) {
 }
 
 func (f *follower) poll(ctx context.Context) {
-	fh, err := os.Open(f.path)
+	fh, err := file.OpenNoWait(f.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			// Not created yet, or between a rotation's rename and create.
@@ -108,6 +108,15 @@ func (f *follower) poll(ctx context.Context) {
 	if fi.IsDir() {
 		f.broken = true
 		f.failOnce(fmt.Errorf("%s: is a directory; follow needs a file (set follow: false to replay a directory)", f.path))
+		f.s.setState(StateFailed)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		// A FIFO or device has no size or offset to follow (and a FIFO
+		// opened for reading without a writer blocks in open(2), which
+		// OpenNoWait avoided).
+		f.broken = true
+		f.failOnce(fmt.Errorf("%s: not a regular file (%s); follow needs a file (set follow: false to read a pipe once)", f.path, fi.Mode().Type()))
 		f.s.setState(StateFailed)
 		return
 	}

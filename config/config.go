@@ -75,6 +75,10 @@ type Input struct {
 	// MaxRecordBytes caps one NDJSON line, JSON document or XML event;
 	// a longer one is reported and skipped without being held whole.
 	MaxRecordBytes int
+	// MaxSpool caps the temporary copy of an EVTX log read from standard
+	// input or from gzip (the EVTX reader needs random access); a larger
+	// stream is refused and its copy removed.
+	MaxSpool int64
 }
 
 // Store bounds the in-memory detection store behind the tables.
@@ -96,7 +100,7 @@ func Default() Config {
 		Detector: detector.DefaultConfig(),
 		Log:      Log{Level: "info"},
 		Store:    Store{MaxEvents: 50000, Expiry: time.Hour},
-		Input:    Input{MaxRecordBytes: DefaultRecordBytes},
+		Input:    Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
 	}
 }
 

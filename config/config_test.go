@@ -77,6 +77,10 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}
+	// Review H2: a gzip bomb on a tmpfs /tmp is bounded well below 4 GiB.
+	if cfg.Input.MaxSpool != 512<<20 {
+		t.Errorf("input.max_spool defaults to %d, want 512 MiB", cfg.Input.MaxSpool)
+	}
 	if !reflect.DeepEqual(cfg.Detector, detector.DefaultConfig()) {
 		t.Fatalf("detector defaults drifted from detector.DefaultConfig: %+v", cfg.Detector)
 	}
@@ -175,7 +179,7 @@ var full = Config{
 	},
 	Store:  Store{MaxEvents: 1000, Expiry: 90 * time.Minute},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
-	Input:  Input{MaxRecordBytes: 1 << 20},
+	Input:  Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
 }
 
 func TestFormats(t *testing.T) {
@@ -199,12 +203,13 @@ store:
   expiry: 1h30m
 input:
   max_record_bytes: 1048576
+  max_spool: 8589934592
 plugin:
   path: /usr/libexec/tsclientwatch-plugin
   sha256: ` + strings.ToUpper(sum) + "\n"},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}]\n" +
-			"store: {max_events: 1000, expiry: 90m}\ninput: {max_record_bytes: 1048576}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
+			"store: {max_events: 1000, expiry: 90m}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -223,6 +228,7 @@ max_events = 1000
 expiry = "90m"
 [input]
 max_record_bytes = 1048576
+max_spool = 8589934592
 [plugin]
 path = "/usr/libexec/tsclientwatch-plugin"
 sha256 = "` + sum + `"
@@ -231,7 +237,7 @@ sha256 = "` + sum + `"
 "log": {"level": "debug"},
 "sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}],
 "store": {"max_events": 1000, "expiry": "90m"},
-"input": {"max_record_bytes": 1048576},
+"input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
 	}
 	for _, tt := range tests {
@@ -371,6 +377,10 @@ func TestInvalid(t *testing.T) {
 		// input.max_record_bytes
 		{name: "max_record_bytes too small", file: "input: {max_record_bytes: 100}", key: "input.max_record_bytes", value: "100 is out of range", allowed: "want a whole number of bytes from 4096 to 1073741824"},
 		{name: "max_record_bytes word env", env: map[string]string{"TSCLIENTWATCH_INPUT_MAX_RECORD_BYTES": "16M"}, key: "input.max_record_bytes", value: `"16M" is not a whole number`, allowed: "want a whole number of bytes from 4096 to 1073741824", origin: "environment TSCLIENTWATCH_INPUT_MAX_RECORD_BYTES"},
+		// input.max_spool
+		{name: "max_spool too small", file: "input: {max_spool: 65536}", key: "input.max_spool", value: "65536 is out of range", allowed: "want a whole number of bytes from 1048576 to 68719476736"},
+		{name: "max_spool too large env", env: map[string]string{"TSCLIENTWATCH_INPUT_MAX_SPOOL": "68719476737"}, key: "input.max_spool", value: `"68719476737" is out of range`, allowed: "want a whole number of bytes from 1048576 to 68719476736", origin: "environment TSCLIENTWATCH_INPUT_MAX_SPOOL"},
+		{name: "max_spool unit", file: "input: {max_spool: 512MiB}", key: "input.max_spool", value: `"512MiB" is not a whole number`, allowed: "want a whole number of bytes from 1048576 to 68719476736"},
 		// store.max_events
 		{name: "max_events word env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "abc"}, key: "store.max_events", value: `"abc" is not a whole number`, allowed: allowMax, origin: "environment TSCLIENTWATCH_STORE_MAX_EVENTS"},
 		{name: "max_events zero", file: "store: {max_events: 0}", key: "store.max_events", value: "0 is out of range", allowed: allowMax},

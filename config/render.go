@@ -18,7 +18,8 @@ type yamlConfig struct {
 }
 
 type yamlInput struct {
-	MaxRecordBytes int `yaml:"max_record_bytes"`
+	MaxRecordBytes int   `yaml:"max_record_bytes"`
+	MaxSpool       int64 `yaml:"max_spool"`
 }
 
 type yamlDetector struct {
@@ -61,7 +62,7 @@ func (c Config) YAML() ([]byte, error) {
 		Sources: []yamlSource{},
 		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, Expiry: c.Store.Expiry.String()},
 		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
-		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes},
+		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
 	}
 	for _, s := range c.Sources {
 		y.Sources = append(y.Sources, yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow})

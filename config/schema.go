@@ -48,6 +48,17 @@ const (
 	DefaultRecordBytes = 16 << 20
 )
 
+// Bounds of input.max_spool: EVTX arriving compressed or on standard input
+// is copied to a temporary file for random access, at most this much. The
+// default keeps a gzip bomb (4 GiB of zeros compress to 4 MB) from filling
+// a /tmp that is RAM (tmpfs), which the root extension is not kept from by
+// quotas; the maximum is far past any real log.
+const (
+	MinSpoolBytes     = 1 << 20
+	MaxSpoolBytes     = 64 << 30
+	DefaultSpoolBytes = 512 << 20
+)
+
 // Allowed values of the keys inside one sources entry.
 var (
 	wantBool       = "true or false"
@@ -69,6 +80,8 @@ var schema = map[string]keyInfo{
 	"store.max_events": {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
 	"input.max_record_bytes": {kind: kindInt, def: DefaultRecordBytes, env: true,
 		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinRecordBytes, MaxRecordBytes)},
+	"input.max_spool": {kind: kindInt, def: DefaultSpoolBytes, env: true,
+		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinSpoolBytes, int64(MaxSpoolBytes))},
 	"store.expiry":            {kind: kindDuration, def: "1h", env: true, want: "a positive duration with a unit, e.g. 90s, 30m or 1h"},
 	"plugin.path":             {kind: kindString, def: "", env: true, want: "the path of the plugin binary, or empty to run the rule in process"},
 	"plugin.sha256":           {kind: kindString, def: "", env: true, want: "the plugin's SHA-256 checksum as 64 hexadecimal digits"},
@@ -307,6 +320,12 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	if cfg.Input.MaxRecordBytes < MinRecordBytes || cfg.Input.MaxRecordBytes > MaxRecordBytes {
 		return Config{}, valueError(o, "input.max_record_bytes", v.Get("input.max_record_bytes"), "is out of range")
 	}
+	if cfg.Input.MaxSpool, err = toInt64(o, "input.max_spool", v.Get("input.max_spool")); err != nil {
+		return Config{}, err
+	}
+	if cfg.Input.MaxSpool < MinSpoolBytes || cfg.Input.MaxSpool > MaxSpoolBytes {
+		return Config{}, valueError(o, "input.max_spool", v.Get("input.max_spool"), "is out of range")
+	}
 	if cfg.Store.Expiry, err = toDuration(o, "store.expiry", v.Get("store.expiry")); err != nil {
 		return Config{}, err
 	}
@@ -423,17 +442,27 @@ func trimAll(list []string) []string {
 // toInt converts a whole number, telling "not a whole number" apart from
 // "too large to hold", so the message can say which.
 func toInt(o origins, key string, val any) (int, error) {
+	n, err := toInt64(o, key, val)
+	if err != nil {
+		return 0, err
+	}
+	if n < math.MinInt || n > math.MaxInt {
+		return 0, valueError(o, key, val, "is out of range")
+	}
+	return int(n), nil
+}
+
+// toInt64 is toInt for values that may pass 2^31 on 32-bit builds (byte
+// counts).
+func toInt64(o origins, key string, val any) (int64, error) {
 	switch x := val.(type) {
 	case int:
-		return x, nil
+		return int64(x), nil
 	case int64:
-		if x >= math.MinInt && x <= math.MaxInt {
-			return int(x), nil
-		}
-		return 0, valueError(o, key, val, "is out of range")
+		return x, nil
 	case uint64:
-		if x <= math.MaxInt {
-			return int(x), nil
+		if x <= math.MaxInt64 {
+			return int64(x), nil
 		}
 		return 0, valueError(o, key, val, "is out of range")
 	case float64: // JSON numbers, and YAML integers too large for int64
@@ -441,11 +470,11 @@ func toInt(o origins, key string, val any) (int, error) {
 			break
 		}
 		if math.Abs(x) < 1<<53 {
-			return int(x), nil
+			return int64(x), nil
 		}
 		return 0, valueError(o, key, val, "is out of range")
 	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(x))
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 		if err == nil {
 			return n, nil
 		}

@@ -139,7 +139,7 @@ func newCollector(ctx context.Context, cfg config.Config, st *store.Store, log *
 		return nil, nil, fmt.Errorf("detector: %w", err)
 	}
 	coll, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes})
+		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
 	if err != nil {
 		closeDetector()
 		return nil, nil, err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -223,5 +225,30 @@ func TestConsoleEscapes(t *testing.T) {
 	want := `watching with fanotify (/tmp/u2/\x1b]0;PWNED\x07\x1b[41m/thinclient_drives)` + "\n"
 	if b.String() != want {
 		t.Errorf("console wrote %q, want %q", b.String(), want)
+	}
+}
+
+// TestScanSpoolCapFromConfig: review H2. input.max_spool bounds the
+// temporary copy of an EVTX log that arrives compressed: a gzip bomb past
+// it is refused with an error naming the key, and the run goes on.
+func TestScanSpoolCapFromConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write([]byte("ElfFile\x00"))
+	zw.Write(make([]byte, 2<<20)) // 2 MiB of zeros: a few KB compressed
+	zw.Close()
+	bomb := filepath.Join(dir, "bomb.evtx.gz")
+	if err := os.WriteFile(bomb, zb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("input: {max_spool: 1048576}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "scan", "--config", cfg, bomb)
+	if r.code != exitError || !strings.Contains(r.stderr, "bomb.evtx.gz: EVTX stream larger than 1048576 bytes (input.max_spool), not read") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
 	}
 }

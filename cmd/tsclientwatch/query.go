@@ -111,7 +111,7 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 	defer closeDetector()
 	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, Expiry: cfg.Store.Expiry})
 	c, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes})
+		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
 	}

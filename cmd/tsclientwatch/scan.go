@@ -119,6 +119,7 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		Prefilter:      true,
 		Detector:       cfg.Detector,
 		MaxRecordBytes: cfg.Input.MaxRecordBytes,
+		MaxSpool:       cfg.Input.MaxSpool,
 	})
 	if readErr == nil {
 		readErr = s.flush()

@@ -16,9 +16,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
@@ -137,10 +137,12 @@ type Counters struct {
 // whose extension promises a log, is never skipped this way.
 var ErrNotLog = errors.New("not an event log")
 
-// DefaultMaxSpool is the default Options.MaxSpool: larger than any EVTX log
-// Windows keeps (its maximum log size is 16 TiB in theory, 4 GiB by
-// policy in practice), small enough that a decompression bomb stops early.
-const DefaultMaxSpool = 4 << 30
+// DefaultMaxSpool is the default Options.MaxSpool (and of the
+// configuration's input.max_spool): larger than the EVTX logs Windows keeps
+// by default (Security 20 MiB, Sysmon 64 MiB; a large policy-set log is
+// saved to a file and read from there, which needs no spool), small enough
+// that a decompression bomb cannot fill a /tmp that lives in RAM.
+const DefaultMaxSpool = 512 << 20
 
 // Options configures ReadPaths.
 type Options struct {
@@ -163,7 +165,8 @@ type Options struct {
 	// skipped without being held whole. 0 means each reader's default.
 	MaxRecordBytes int
 	// MaxSpool caps the temporary copy of an EVTX log read from standard
-	// input or from gzip; 0 means DefaultMaxSpool.
+	// input or from gzip (config input.max_spool); 0 means
+	// DefaultMaxSpool.
 	MaxSpool int64
 	// Prefilter lets each reader look at the raw bytes of a chunk, line or
 	// event before decoding it, and skip those that hold none of the rule's
@@ -188,6 +191,11 @@ type input struct {
 	// walked is true for files found inside a directory, false for those
 	// named explicitly.
 	walked bool
+	// root is the walked directory a walked file is opened through, by
+	// its name rel inside it: symbolic links are then followed only
+	// where they stay inside the root (os.Root).
+	root *os.Root
+	rel  string
 }
 
 // ReadPaths reads every input named by paths: files, directories (walked
@@ -210,7 +218,12 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 			opts.Error(&InputError{Path: path, Err: err})
 		}
 	}
-	inputs := expand(paths, fail)
+	inputs, roots := expand(paths, fail)
+	defer func() {
+		for _, r := range roots {
+			r.Close()
+		}
+	}()
 	var total int64
 	for _, in := range inputs {
 		if in.size > 0 {
@@ -245,7 +258,7 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 			return err
 		}
 		r.walked = in.walked
-		err := r.read(in)
+		err := r.read(ctx, in)
 		c.Files.Add(1)
 		if sinkErr != nil {
 			return sinkErr
@@ -269,8 +282,20 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 
 // expand turns the paths into the list of inputs, walking directories.
 // Nothing is skipped silently: every entry that is not read is reported.
-func expand(paths []string, fail func(string, error)) []input {
-	var out []input
+// Each walked directory is opened as an os.Root, returned for closing, and
+// its files are later opened through it.
+//
+// A directory's contents are the least trusted input here: a triage
+// archive extracted as it came (tar keeps symbolic links), or a log drop
+// written by a less privileged shipper. A walk therefore reads regular
+// files only, and follows a symbolic link to a file only when the link
+// stays inside the walked directory; a link out of it (to /etc/shadow,
+// say) or to a pipe or device is reported, not opened.
+func expand(paths []string, fail func(string, error)) ([]input, []*os.Root) {
+	var (
+		out   []input
+		roots []*os.Root
+	)
 	for _, p := range paths {
 		if p == Stdin {
 			out = append(out, input{path: Stdin, size: -1})
@@ -282,11 +307,18 @@ func expand(paths []string, fail func(string, error)) []input {
 			continue
 		}
 		if !fi.IsDir() {
-			// Named explicitly: read whatever it is (a FIFO or
-			// /dev/stdin included).
+			// Named explicitly: read whatever it is (a FIFO, a pipe
+			// from <(zcat x.gz), /dev/stdin), as the user asked.
 			out = append(out, input{path: p, size: regularSize(fi)})
 			continue
 		}
+		root, err := os.OpenRoot(p)
+		if err != nil {
+			fail(p, err)
+			continue
+		}
+		roots = append(roots, root)
+		dirs := rootNames(p)
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				// An unreadable directory: report it and walk on.
@@ -294,6 +326,11 @@ func expand(paths []string, fail func(string, error)) []input {
 				return nil
 			}
 			if d.IsDir() {
+				return nil
+			}
+			rel, err := filepath.Rel(p, path)
+			if err != nil {
+				fail(path, err)
 				return nil
 			}
 			typ := d.Type()
@@ -304,18 +341,12 @@ func expand(paths []string, fail func(string, error)) []input {
 					fail(path, err)
 					return nil
 				}
-				out = append(out, input{path: path, size: info.Size(), walked: true})
+				out = append(out, input{path: path, size: info.Size(), walked: true, root: root, rel: rel})
 			case typ&fs.ModeSymlink != 0:
-				target, err := os.Stat(path)
-				switch {
-				case err != nil:
-					fail(path, fmt.Errorf("%s: broken symbolic link: %w", path, err))
-				case target.IsDir():
-					// Following links into directories risks loops and
-					// reading outside the tree asked for.
-					fail(path, fmt.Errorf("%s: symbolic link to a directory, not followed (name it on the command line to read it)", path))
-				default:
-					out = append(out, input{path: path, size: regularSize(target), walked: true})
+				if in, err := followLink(root, dirs, p, path, rel); err != nil {
+					fail(path, err)
+				} else {
+					out = append(out, in)
 				}
 			default:
 				fail(path, fmt.Errorf("%s: not a regular file (%s), not read", path, typ))
@@ -326,7 +357,68 @@ func expand(paths []string, fail func(string, error)) []input {
 			fail(p, err)
 		}
 	}
-	return out
+	return out, roots
+}
+
+// rootNames returns the absolute names of the walked directory dir: as
+// given and with its own symbolic links resolved, the two forms an
+// absolute link inside it may use.
+func rootNames(dir string) []string {
+	var names []string
+	if abs, err := filepath.Abs(dir); err == nil {
+		names = append(names, abs)
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		if abs, err := filepath.Abs(real); err == nil && (len(names) == 0 || abs != names[0]) {
+			names = append(names, abs)
+		}
+	}
+	return names
+}
+
+// followLink decides about a symbolic link met at rel inside the walked
+// directory dir (opened as root). It is read when it leads to a regular
+// file inside dir. A relative target is resolved by os.Root, which refuses
+// any step out of the root; an absolute one counts when it names a place
+// inside dir (under either of its names), and is then opened by its name
+// relative to the root, again through os.Root. Nothing outside dir is
+// looked at: not even a stat of the target, which could stall on a hostile
+// FUSE mount.
+func followLink(root *os.Root, dirs []string, dir, path, rel string) (input, error) {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return input{}, err
+	}
+	name := rel
+	if filepath.IsAbs(target) {
+		name = ""
+		t := filepath.Clean(target)
+		for _, d := range dirs {
+			if r, err := filepath.Rel(d, t); err == nil && filepath.IsLocal(r) {
+				name = r
+				break
+			}
+		}
+		if name == "" {
+			return input{}, fmt.Errorf("%s: symbolic link that leads out of %s, not followed", path, dir)
+		}
+	}
+	fi, err := root.Stat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return input{}, fmt.Errorf("%s: broken symbolic link: %w", path, err)
+	case err != nil:
+		// os.Root refuses a link that climbs out of the root with ".."
+		// or through another link.
+		return input{}, fmt.Errorf("%s: symbolic link that leads out of %s, not followed (%v)", path, dir, err)
+	case fi.IsDir():
+		// Following links into directories risks loops and reading
+		// the same files twice.
+		return input{}, fmt.Errorf("%s: symbolic link to a directory, not followed (name it on the command line to read it)", path)
+	case !fi.Mode().IsRegular():
+		return input{}, fmt.Errorf("%s: symbolic link to something that is not a regular file (%s), not read", path, fi.Mode().Type())
+	}
+	return input{path: path, size: fi.Size(), walked: true, root: root, rel: name}, nil
 }
 
 func regularSize(fi fs.FileInfo) int64 {
@@ -361,7 +453,7 @@ func (r *runner) readEVTX(ra io.ReaderAt, size int64, name string) error {
 // read opens and reads one input. A panic in a reader (a decoder meeting
 // data it did not expect) becomes this input's error, so one bad file
 // cannot end the run.
-func (r *runner) read(in input) (err error) {
+func (r *runner) read(ctx context.Context, in input) (err error) {
 	name := in.path
 	if in.path == Stdin {
 		name = StdinName
@@ -378,14 +470,30 @@ func (r *runner) read(in input) (err error) {
 		}
 		return r.readStream(&countingReader{r: stdin, n: &r.counters.Bytes}, name, false)
 	}
-	f, err := os.Open(in.path)
+	var f *os.File
+	if in.root != nil {
+		f, err = openWalked(in)
+	} else {
+		f, err = openNamed(ctx, in.path)
+	}
 	if err != nil {
-		return err // *PathError names the path
+		return err
 	}
 	defer f.Close()
-	if in.size < 0 {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		// A pipe or a device named on the command line: read it as a
+		// stream. Closing it when ctx ends wakes a read that waits for
+		// data (pipes and terminals sit on Go's poller), so SIGTERM is
+		// never stuck behind a silent writer.
+		stop := context.AfterFunc(ctx, func() { f.Close() })
+		defer stop()
 		return r.readStream(&countingReader{r: f, n: &r.counters.Bytes}, name, false)
 	}
+	in.size = fi.Size()
 	head := make([]byte, min(headSize, in.size))
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -404,6 +512,73 @@ func (r *runner) read(in input) (err error) {
 	rest := &countingReader{r: f, n: &r.counters.Bytes}
 	r.counters.Bytes.Add(int64(n))
 	return r.readStream(io.MultiReader(bytes.NewReader(head), rest), name, false)
+}
+
+// openWalked opens a file found by a directory walk through its root, and
+// checks the descriptor: a regular file, or nothing. O_NONBLOCK keeps the
+// open itself from waiting when the entry was swapped for a FIFO since the
+// walk (a FIFO's open blocks until a writer appears); os.Root adds
+// O_NOFOLLOW at every step and follows a link only inside the root.
+func openWalked(in input) (*os.File, error) {
+	f, err := in.root.OpenFile(in.rel, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.path, unwrapPath(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", in.path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file (%s), not read", in.path, fi.Mode().Type())
+	}
+	return f, nil
+}
+
+// OpenNoWait opens path for reading without ever waiting in open(2): a
+// FIFO opens at once (its open would otherwise block until a writer comes,
+// beyond the reach of cancellation). Callers check what they got with
+// Stat; only regular files are meant to be read this way.
+func OpenNoWait(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+}
+
+// unwrapPath drops the *PathError around err: its path is relative to the
+// root, and the caller names the file in full.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// openNamed opens a path the user named. A FIFO's open blocks until a
+// writer comes, inside the system call where nothing can interrupt it, so
+// the open runs on its own goroutine and is abandoned (closed when it
+// finally returns) if ctx ends first.
+func openNamed(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		return o.f, o.err // *PathError names the path
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // readStream reads a sequential input: it sniffs the head, undoes gzip,
@@ -445,7 +620,7 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 			return explainEmpty(name)
 		}
 		if r.walked && !logExtensions[extension(name)] {
-			return fmt.Errorf("%s: %w (starts with %s), skipped", name, ErrNotLog, quoteHead(head))
+			return fmt.Errorf("%s: %w (%s), skipped", name, ErrNotLog, describeHead(head))
 		}
 		return explain(name, head, gunzipped)
 	}
@@ -471,7 +646,7 @@ func (r *runner) readSpooled(src io.Reader, name string) error {
 		return fmt.Errorf("%s: spool EVTX to %s: %w", name, tmp.Name(), err)
 	}
 	if size > limit {
-		return fmt.Errorf("%s: EVTX stream larger than %d bytes, not read (decompress or save it to a file and scan that)", name, limit)
+		return fmt.Errorf("%s: EVTX stream larger than %d bytes (input.max_spool), not read (decompress it or save it to a file and scan that, or raise input.max_spool)", name, limit)
 	}
 	err = r.readEVTX(tmp, size, name)
 	return err
@@ -488,21 +663,59 @@ func explainEmpty(name string) error {
 }
 
 // explain builds the error for an input no reader recognized, using the
-// file name's extension only to say what was expected.
+// file name's extension only to say what was expected. The input's bytes
+// are described, never quoted: the error reaches tsclientwatch_status,
+// which anyone allowed to query osquery can read, and the file may be one
+// the reader was tricked into opening.
 func explain(name string, head []byte, gunzipped bool) error {
-	starts := "starts with " + quoteHead(head)
+	holds := "it holds " + describeHead(head)
 	if gunzipped {
-		starts = "decompressed data " + starts
+		holds = "decompressed, " + holds
 	}
 	switch extension(name) {
 	case ".evtx":
-		return fmt.Errorf("%s: not an EVTX file (%s; want the signature \"ElfFile\\x00\")", name, starts)
+		return fmt.Errorf("%s: not an EVTX file (%s; want the signature \"ElfFile\\x00\")", name, holds)
 	case ".xml":
-		return fmt.Errorf("%s: not Windows event XML (%s; want <Event> or <Events> elements)", name, starts)
+		return fmt.Errorf("%s: not Windows event XML (%s; want <Event> or <Events> elements)", name, holds)
 	case ".json", ".jsonl", ".ndjson":
-		return fmt.Errorf("%s: not JSON (%s; want '{' or '[')", name, starts)
+		return fmt.Errorf("%s: not JSON (%s; want '{' or '[')", name, holds)
 	}
-	return fmt.Errorf("%s: unknown format (%s; want EVTX, Windows event XML or JSON)", name, starts)
+	return fmt.Errorf("%s: unknown format (%s; want EVTX, Windows event XML or JSON)", name, holds)
+}
+
+// magics names common formats by their first bytes, so an error can say
+// what a file is without quoting it.
+var magics = []struct {
+	prefix, what string
+}{
+	{"MZ", "a Windows program (MZ)"},
+	{"\x7fELF", "an ELF program"},
+	{"PK\x03\x04", "a ZIP archive (extract it first)"},
+	{"7z\xbc\xaf\x27\x1c", "a 7-Zip archive (extract it first)"},
+	{"\xfd7zXZ\x00", "xz-compressed data (decompress it first)"},
+	{"BZh", "bzip2-compressed data (decompress it first)"},
+	{"\x28\xb5\x2f\xfd", "zstd-compressed data (decompress it first)"},
+	{"ElfChnk\x00", "an EVTX chunk without the file header"},
+	{"%PDF", "a PDF document"},
+	{"\xff\xfe", "UTF-16 text that is not event XML"},
+	{"\xfe\xff", "UTF-16 text that is not event XML"},
+}
+
+// describeHead says what kind of data head is (a known format, text, or
+// binary data) without repeating any of it.
+func describeHead(head []byte) string {
+	for _, m := range magics {
+		if bytes.HasPrefix(head, []byte(m.prefix)) {
+			return m.what
+		}
+	}
+	text := bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	if len(text) > 0 && utf8.Valid(text) && !bytes.ContainsFunc(text, func(r rune) bool {
+		return r < 0x20 && r != '\t' && r != '\n' && r != '\r'
+	}) {
+		return "text"
+	}
+	return "binary data"
 }
 
 // logExtensions are the file-name extensions that promise an event log: a
@@ -517,17 +730,6 @@ func extension(name string) string {
 	name = strings.ToLower(name)
 	name = strings.TrimSuffix(name, ".gz")
 	return filepath.Ext(name)
-}
-
-// quoteHead shows the first bytes of an input, escaped so binary data
-// cannot mess up a terminal.
-func quoteHead(head []byte) string {
-	const show = 16
-	s := strconv.Quote(string(head[:min(len(head), show)]))
-	if len(head) > show {
-		s += "..."
-	}
-	return s
 }
 
 // countingReader adds the bytes it reads to n, for progress reports.

@@ -354,10 +354,10 @@ func TestBadInputs(t *testing.T) {
 		data       []byte
 		want       string
 	}{
-		{"garbage evtx", "garbage.evtx", []byte("MZ\x90\x00this is a program"), `garbage.evtx: not an EVTX file (starts with "MZ\x90\x00this is a pr"...`},
-		{"text xml", "notes.xml", []byte("just notes"), `notes.xml: not Windows event XML (starts with "just notes"`},
+		{"garbage evtx", "garbage.evtx", []byte("MZ\x90\x00this is a program"), `garbage.evtx: not an EVTX file (it holds a Windows program (MZ);`},
+		{"text xml", "notes.xml", []byte("just notes"), `notes.xml: not Windows event XML (it holds text;`},
 		{"html xml", "page.xml", []byte("<html></html>"), "page.xml: not Windows event XML"},
-		{"text json", "x.jsonl", []byte("hello"), `x.jsonl: not JSON (starts with "hello"`},
+		{"text json", "x.jsonl", []byte("hello"), `x.jsonl: not JSON (it holds text;`},
 		{"unknown", "README", []byte("read me"), "README: unknown format"},
 		{"empty evtx", "empty.evtx", nil, "empty.evtx: empty file"},
 		{"truncated evtx", "short.evtx", evtxHead[:64], "short.evtx"},
@@ -411,11 +411,17 @@ func TestWalkReportsOddEntries(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "broken")); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"broken: broken symbolic link", "linkdir: symbolic link to a directory, not followed"}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub", filepath.Join(dir, "linksub")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"broken: broken symbolic link", "linkdir: symbolic link that leads out of", "linksub: symbolic link to a directory, not followed"}
 	if ok, err := mkfifo(filepath.Join(dir, "fifo")); err != nil {
 		t.Fatal(err)
 	} else if ok {
-		want = []string{want[0], "fifo: not a regular file", want[1]}
+		want = []string{want[0], "fifo: not a regular file", want[1], want[2]}
 	}
 	res := run(t, []string{dir}, Options{})
 	if len(res.inputErr) != len(want) {
