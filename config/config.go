@@ -6,8 +6,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +21,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/safefile"
 )
 
 // EnvPrefix starts the name of every environment variable the configuration
@@ -191,7 +194,7 @@ func Load(opts Options) (Config, error) {
 	origin := origins{}
 	used := ""
 	if settings, err := readFile(file); err != nil {
-		if explicit || !os.IsNotExist(err) {
+		if explicit || !errors.Is(err, fs.ErrNotExist) {
 			return Config{}, err
 		}
 	} else {
@@ -266,40 +269,45 @@ const MaxFileSize = 1 << 20
 // extension. Values are read with the same parsers viper uses, but here so
 // that syntax errors can name the line and empty values are still visible
 // (viper drops keys whose value is null).
+//
+// Whoever can change the file decides what runs as root (plugin.path), so
+// it is opened once, with safefile: checked by descriptor on Unix (a
+// regular file, owned by root or this user, not writable by group or
+// others, in directories up to / that only root or this user can change)
+// and by owner and DACL on Windows (the file and every directory up to the
+// volume root). The checks and the read use the same open file, so a link
+// or file swapped in between cannot be read unchecked.
 func readFile(path string) (map[string]any, error) {
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
-	fi, err := os.Stat(path)
-	if err != nil {
-		// Keeps its os.ErrNotExist identity: a missing default file is
-		// not an error.
-		return nil, err
-	}
 	switch ext {
 	case "yaml", "yml", "toml", "json":
 	default:
+		if fi, err := os.Stat(path); err != nil {
+			return nil, err // keeps os.ErrNotExist: a missing default file is fine
+		} else if fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory (want a .yaml, .yml, .toml or .json file)", path)
+		}
 		return nil, fmt.Errorf("%s: unknown configuration format %q (want a .yaml, .yml, .toml or .json file)", path, filepath.Ext(path))
 	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory (want a .yaml, .yml, .toml or .json file)", path)
-	}
-	if !fi.Mode().IsRegular() {
-		// A FIFO would block the open until someone writes to it; a
-		// device could be read forever.
-		return nil, fmt.Errorf("%s is not a regular file (mode %s) (want a .yaml, .yml, .toml or .json file)", path, fi.Mode())
-	}
-	if err := checkOwner(path, fi); err != nil {
+	f, _, err := safefile.Open(path)
+	if err != nil {
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory (want a .yaml, .yml, .toml or .json file)", path)
+		}
+		// Keeps its os.ErrNotExist identity: a missing default file is
+		// not an error. Every other refusal names the file or directory
+		// at fault and what to do.
 		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s is %d bytes (want a configuration file of at most %d bytes)", path, fi.Size(), MaxFileSize)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	defer f.Close()
-	// Read through a limit: the file may have grown since Stat, or be a
-	// device or pipe that Stat gave no size for.
+	// Read through a limit: the file may grow while it is read.
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -67,3 +67,66 @@ func TestFileOwnerAndMode(t *testing.T) {
 		})
 	}
 }
+
+// TestParentDirectories: review H3. Every directory above the file, up to
+// /, must be one only root or this user can change; a world-writable one
+// needs the sticky bit (like /tmp). A link is resolved first, and its
+// target's directories are the ones that count.
+func TestParentDirectories(t *testing.T) {
+	t.Parallel()
+	const nobody = 65534
+	for _, tc := range []struct {
+		name     string
+		mode     os.FileMode
+		owner    int // -1: as created
+		want     string
+		needRoot bool
+	}{
+		{"private", 0o700, -1, "", false},
+		{"sticky and world-writable", 0o777 | os.ModeSticky, -1, "", false},
+		{"world-writable", 0o777, -1, "is writable by group or others without the sticky bit", false},
+		{"group-writable", 0o775, -1, "is writable by group or others without the sticky bit", false},
+		{"owned by another user", 0o755, nobody, "is owned by uid 65534, neither root nor this process's user", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.needRoot && os.Geteuid() != 0 {
+				t.Skip("needs root to give a directory away")
+			}
+			dir := filepath.Join(t.TempDir(), "etc")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "c.yaml")
+			if err := os.WriteFile(path, []byte("log: {level: debug}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if tc.owner >= 0 {
+				if err := os.Chown(dir, tc.owner, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Through a link in a private directory: the target's
+			// directories decide.
+			link := filepath.Join(t.TempDir(), "link.yaml")
+			if err := os.Symlink(path, link); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{path, link} {
+				cfg, err := load(t, Options{File: p})
+				if tc.want == "" {
+					if err != nil || cfg.Log.Level != "debug" {
+						t.Fatalf("%s: %v", p, err)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), "directory "+dir+" "+tc.want) || !strings.Contains(err.Error(), "(want ") {
+					t.Fatalf("%s: err = %v, want one saying directory %s %s", p, err, dir, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/safefile"
 )
 
 // parseChecksum decodes a SHA-256 given as 64 hex digits.
@@ -23,34 +23,29 @@ func parseChecksum(s string) ([]byte, error) {
 
 // checkFile refuses a plugin file that is not safe to run and returns the
 // path to execute: path with every symbolic link resolved, so that what was
-// checked is what runs even if a link is re-pointed later. It refuses a
-// file that is not a regular file, that someone other than root or this
-// process's user could change (see checkWriters), or that does not match
-// the expected checksum. It runs before every launch, so a binary swapped
-// after the first launch is refused on relaunch.
+// checked is what runs even if a link is re-pointed later. It runs before
+// every launch, so a binary swapped after the first launch is refused on
+// relaunch.
+//
+// Whoever can change the file, or rename or replace it in any directory on
+// its path, runs code as the host; and go-plugin's own checksum check
+// (hashicorp/go-plugin v1.8.0 client.go: SecureConfig.Check opens the path,
+// then certificates are generated, then cmd.Start executes the same path)
+// leaves a window in which a file swapped by path is not the file that was
+// hashed. So the file is opened with safefile, which refuses it unless only
+// root or Administrators (or this process's own user) could change it or
+// any directory up to the root (Unix: owner and mode, sticky directories
+// allowed; Windows: owner and DACL), and the checksum is computed on that
+// same open file.
 func checkFile(path string, sum []byte) (string, error) {
-	real, err := filepath.EvalSymlinks(path)
+	f, real, err := safefile.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("plugin %s: %w", path, err)
+		return "", fmt.Errorf("plugin %s: %w; refusing to run it", path, err)
 	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return "", fmt.Errorf("plugin %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("plugin %s is not a regular file (mode %s)", path, fi.Mode())
-	}
-	if err := checkWriters(path, real, fi); err != nil {
-		return "", err
-	}
+	defer f.Close()
 	if sum == nil {
 		return real, nil
 	}
-	f, err := os.Open(real)
-	if err != nil {
-		return "", fmt.Errorf("plugin %s: %w", path, err)
-	}
-	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("plugin %s: computing checksum: %w", path, err)
