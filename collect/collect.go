@@ -104,6 +104,11 @@ type Options struct {
 	// watcher exists in this build: such sources are reported as
 	// unavailable.
 	OpenLive func(ctx context.Context, typ, resume string) (LiveWatcher, error)
+	// OpenOsquery starts an osquery source (reading osquery's own process
+	// event tables through its extension socket); resume as for OpenLive.
+	// nil means osquery's socket is unknown here: such sources are
+	// reported as unavailable.
+	OpenOsquery func(ctx context.Context, sc config.SourceConfig, resume string) (LiveWatcher, error)
 	// Restart spaces the restarts of a live source that failed or could
 	// not be opened; the zero value waits 1 s, doubling up to 5 min, and
 	// starts over once a run lasted a minute.
@@ -152,7 +157,7 @@ func New(opts Options) (*Collector, error) {
 			if sc.Path == "" {
 				return nil, fmt.Errorf("collect: sources[%d]: file source without a path", i)
 			}
-		case config.SourceLive, config.SourceEBPF, config.SourceFanotify, config.SourceETW, config.SourceEventLog:
+		case config.SourceLive, config.SourceEBPF, config.SourceFanotify, config.SourceETW, config.SourceEventLog, config.SourceOsquery:
 		default:
 			return nil, fmt.Errorf("collect: sources[%d]: unknown source type %q", i, sc.Type)
 		}
@@ -385,17 +390,15 @@ func (s *sourceRun) replay(ctx context.Context) {
 // ctx, or a mechanism this platform lacks, ends the source.
 func (s *sourceRun) live(ctx context.Context) {
 	defer s.markReady()
-	if s.c.opts.OpenLive == nil {
-		s.setState(StateUnavailable)
-		s.fail(fmt.Errorf("the live process watcher (%s) is not built yet on this platform (%s/%s); replay log files with a file source instead",
-			s.cfg.Type, runtime.GOOS, runtime.GOARCH))
-		return
+	open := s.opener()
+	if open == nil {
+		return // unavailable; the status says why
 	}
 	bo := backoff.New(s.c.opts.Restart)
 	var resume string
 	for {
 		began := time.Now()
-		opened, err := s.runLive(ctx, &resume)
+		opened, err := s.runLive(ctx, open, &resume)
 		if ctx.Err() != nil {
 			s.setState(StateStopped)
 			return
@@ -420,11 +423,35 @@ func (s *sourceRun) live(ctx context.Context) {
 	}
 }
 
+// opener returns how to open the source's watcher, or nil (reporting why)
+// when this build or host has none.
+func (s *sourceRun) opener() func(context.Context, string) (LiveWatcher, error) {
+	if s.cfg.Type == config.SourceOsquery {
+		if s.c.opts.OpenOsquery == nil {
+			s.setState(StateUnavailable)
+			s.fail(errors.New("the osquery source reads through osquery's extension socket: run it in the osquery extension (tsclientwatch.ext), or give the source a socket"))
+			return nil
+		}
+		return func(ctx context.Context, resume string) (LiveWatcher, error) {
+			return s.c.opts.OpenOsquery(ctx, s.cfg, resume)
+		}
+	}
+	if s.c.opts.OpenLive == nil {
+		s.setState(StateUnavailable)
+		s.fail(fmt.Errorf("the live process watcher (%s) is not built yet on this platform (%s/%s); replay log files with a file source instead",
+			s.cfg.Type, runtime.GOOS, runtime.GOARCH))
+		return nil
+	}
+	return func(ctx context.Context, resume string) (LiveWatcher, error) {
+		return s.c.opts.OpenLive(ctx, s.cfg.Type, resume)
+	}
+}
+
 // runLive opens the source's watcher and runs it until it ends. It
 // reports whether the watcher opened, and why it ended (nil when ctx
 // ended); resume is updated with the watcher's last cursor.
-func (s *sourceRun) runLive(ctx context.Context, resume *string) (bool, error) {
-	w, err := s.c.opts.OpenLive(ctx, s.cfg.Type, *resume)
+func (s *sourceRun) runLive(ctx context.Context, open func(context.Context, string) (LiveWatcher, error), resume *string) (bool, error) {
+	w, err := open(ctx, *resume)
 	if err != nil {
 		s.setState(StateUnavailable)
 		s.fail(err)

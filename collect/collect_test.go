@@ -764,3 +764,44 @@ func TestLiveUnsupportedNotRetried(t *testing.T) {
 		t.Errorf("status %+v after %d opens", st, opens)
 	}
 }
+
+// TestOsquerySource: an osquery source opens through OpenOsquery with its
+// configuration, is restarted like a live source, and is unavailable
+// without an opener.
+func TestOsquerySource(t *testing.T) {
+	sc := config.SourceConfig{Type: config.SourceOsquery, Interval: 5 * time.Second, Table: "process_etw_events"}
+	var got []config.SourceConfig
+	var resumes []string
+	var mu sync.Mutex
+	runs := []*scriptedWatcher{
+		{events: []detector.Event{{Type: detector.TypeStart, Executable: `\Device\Mup\tsclient\C\a.exe`, HostOS: detector.OSWindows, Source: "osquery:process_etw_events"}},
+			err: errors.New("osquery source: query process_etw_events at /var/osquery/osquery.em: EOF"), cursor: "osquery:process_etw_events:10:3"},
+		{block: true},
+	}
+	h := start(t, Options{
+		Sources: []config.SourceConfig{sc},
+		Restart: backoff.Policy{Min: time.Millisecond},
+		OpenOsquery: func(_ context.Context, c config.SourceConfig, resume string) (LiveWatcher, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, c)
+			resumes = append(resumes, resume)
+			w := runs[min(len(got)-1, len(runs)-1)]
+			w.closed = make(chan struct{})
+			return w, nil
+		},
+	})
+	waitFor(t, "the restarted source", func() bool { return h.status(0).Restarts == 1 && h.status(0).State == StateRunning })
+	mu.Lock()
+	if len(got) != 2 || got[0] != sc || !slices.Equal(resumes, []string{"", "osquery:process_etw_events:10:3"}) {
+		t.Errorf("opened with %+v, resumes %q", got, resumes)
+	}
+	mu.Unlock()
+	waitFor(t, "the detection", func() bool { return h.count() == 1 })
+
+	h2 := start(t, Options{Sources: []config.SourceConfig{sc}})
+	<-h2.c.Ready()
+	if st := h2.status(0); st.State != StateUnavailable || !strings.Contains(st.LastError, "run it in the osquery extension") {
+		t.Errorf("status without an opener: %+v", st)
+	}
+}

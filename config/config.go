@@ -40,11 +40,23 @@ const (
 	SourceFanotify = "fanotify" // Linux fanotify FAN_OPEN_EXEC
 	SourceETW      = "etw"      // Windows kernel process ETW provider
 	SourceEventLog = "eventlog" // Windows Event Log subscription
+	SourceOsquery  = "osquery"  // osquery's own process event tables, through its extension socket
 )
 
 // SourceTypes lists the valid sources[].type values in the order errors
 // show them.
-var SourceTypes = []string{SourceFile, SourceLive, SourceEBPF, SourceFanotify, SourceETW, SourceEventLog}
+var SourceTypes = []string{SourceFile, SourceLive, SourceEBPF, SourceFanotify, SourceETW, SourceEventLog, SourceOsquery}
+
+// OsqueryTables lists the valid sources[].table values of an osquery
+// source: auto picks the process table osquery has enabled.
+var OsqueryTables = []string{"auto", "process_etw_events", "bpf_process_events", "process_events"}
+
+// Bounds and default of sources[].interval for osquery sources.
+const (
+	MinOsqueryInterval     = time.Second
+	MaxOsqueryInterval     = time.Hour
+	DefaultOsqueryInterval = 10 * time.Second
+)
 
 // LogLevels lists the valid log.level values.
 var LogLevels = []string{"debug", "info", "warn", "error"}
@@ -71,6 +83,11 @@ type SourceConfig struct {
 	Type   string // one of SourceTypes
 	Path   string // required for file sources, empty for the others
 	Follow bool   // keep reading a file as it grows
+
+	// osquery sources only.
+	Interval time.Duration // how often osquery is asked for new rows
+	Table    string        // one of OsqueryTables
+	Socket   string        // osquery's extension socket; "" means the extension's own
 }
 
 // Input bounds what one record of an input file may cost.

@@ -176,6 +176,7 @@ var full = Config{
 	Sources: []SourceConfig{
 		{Type: "file", Path: "/var/log/sysmon.evtx", Follow: true},
 		{Type: "ebpf"},
+		{Type: "osquery", Interval: 30 * time.Second, Table: "bpf_process_events", Socket: "/var/osquery/osquery.em"},
 	},
 	Store:  Store{MaxEvents: 1000, Expiry: 90 * time.Minute},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
@@ -198,6 +199,10 @@ sources:
     path: /var/log/sysmon.evtx
     follow: true
   - type: ebpf
+  - type: osquery
+    interval: 30s
+    table: BPF_process_events
+    socket: /var/osquery/osquery.em
 store:
   max_events: 1000
   expiry: 1h30m
@@ -208,7 +213,7 @@ plugin:
   path: /usr/libexec/tsclientwatch-plugin
   sha256: ` + strings.ToUpper(sum) + "\n"},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
-			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}]\n" +
+			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}, {type: osquery, interval: 30s, table: bpf_process_events, socket: /var/osquery/osquery.em}]\n" +
 			"store: {max_events: 1000, expiry: 90m}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
 		{"c.toml", `
 [detector]
@@ -223,6 +228,11 @@ path = "/var/log/sysmon.evtx"
 follow = true
 [[sources]]
 type = "ebpf"
+[[sources]]
+type = "osquery"
+interval = "30s"
+table = "bpf_process_events"
+socket = "/var/osquery/osquery.em"
 [store]
 max_events = 1000
 expiry = "90m"
@@ -235,7 +245,7 @@ sha256 = "` + sum + `"
 `},
 		{"c.json", `{"detector": {"strict": true, "extensions": [".exe", ".com"], "xrdp_mount_names": ["thinclient_drives"]},
 "log": {"level": "debug"},
-"sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}],
+"sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}, {"type": "osquery", "Interval": "30s", "table": "bpf_process_events", "socket": "/var/osquery/osquery.em"}],
 "store": {"max_events": 1000, "expiry": "90m"},
 "input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
@@ -285,9 +295,9 @@ const (
 	allowMounts   = "want a list of directory names, e.g. [thinclient_drives, .thinclient_drives]"
 	allowMount    = `want one path component, e.g. "thinclient_drives"`
 	allowLevel    = "want debug, info, warn or error"
-	allowSources  = "want a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of file, live, ebpf, fanotify, etw or eventlog"
+	allowSources  = "want a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of file, live, ebpf, fanotify, etw, eventlog or osquery"
 	allowSource   = "want an entry with type, path and follow"
-	allowType     = "want file, live, ebpf, fanotify, etw or eventlog"
+	allowType     = "want file, live, ebpf, fanotify, etw, eventlog or osquery"
 	allowPath     = "want the path of a log file or directory"
 	allowMax      = "want a whole number from 1 to 10000000"
 	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 1h"
@@ -373,6 +383,13 @@ func TestInvalid(t *testing.T) {
 			value: "{type eventlog} cannot run beside sources[1] {type live}", allowed: "both would report every process start twice"},
 		{name: "live beside fanotify", file: "sources: [{type: fanotify}, {type: live}]", key: "sources[0]",
 			value: "{type fanotify} cannot run beside sources[1] {type live}", allowed: "want either live alone"},
+		{name: "osquery interval too short", file: "sources: [{type: osquery, interval: 100ms}]", key: "sources[0].interval", value: `"100ms" is out of range`, allowed: "want a duration from 1s to 1h0m0s"},
+		{name: "osquery interval no unit", file: "sources: [{type: osquery, interval: 10}]", key: "sources[0].interval", value: "10 has no unit", allowed: "osquery sources only"},
+		{name: "osquery table typo", file: "sources: [{type: osquery, table: processes}]", key: "sources[0].table", value: `"processes" is not an osquery process table`, allowed: "want auto, process_etw_events, bpf_process_events or process_events"},
+		{name: "osquery socket blank", ext: "json", file: `{"sources": [{"type": "osquery", "socket": " "}]}`, key: "sources[0].socket", value: `" " is blank`, allowed: "extension socket"},
+		{name: "interval on file source", file: "sources: [{type: file, path: /x, interval: 5s}]", key: "sources[0].interval", value: `"5s" is not allowed for a file source`, allowed: "want no interval"},
+		{name: "table on etw source", file: "sources: [{type: etw, table: process_etw_events}]", key: "sources[0].table", value: "is not allowed for a etw source", allowed: "only osquery sources"},
+		{name: "duplicate osquery source", file: "sources: [{type: osquery}, {type: osquery, interval: 1m}]", key: "sources[1]", value: "{type osquery} duplicates sources[0]", allowed: "want each source once"},
 		{name: "duplicate live source", ext: "toml", file: "[[sources]]\ntype = \"ebpf\"\n[[sources]]\ntype = \"EBPF\"\n", key: "sources[1]", value: "{type ebpf} duplicates sources[0]", allowed: "want each source once"},
 		// input.max_record_bytes
 		{name: "max_record_bytes too small", file: "input: {max_record_bytes: 100}", key: "input.max_record_bytes", value: "100 is out of range", allowed: "want a whole number of bytes from 4096 to 1073741824"},

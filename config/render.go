@@ -33,9 +33,12 @@ type yamlLog struct {
 }
 
 type yamlSource struct {
-	Type   string `yaml:"type"`
-	Path   string `yaml:"path,omitempty"`
-	Follow bool   `yaml:"follow,omitempty"`
+	Type     string `yaml:"type"`
+	Path     string `yaml:"path,omitempty"`
+	Follow   bool   `yaml:"follow,omitempty"`
+	Interval string `yaml:"interval,omitempty"`
+	Table    string `yaml:"table,omitempty"`
+	Socket   string `yaml:"socket,omitempty"`
 }
 
 type yamlStore struct {
@@ -65,7 +68,11 @@ func (c Config) YAML() ([]byte, error) {
 		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
 	}
 	for _, s := range c.Sources {
-		y.Sources = append(y.Sources, yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow})
+		ys := yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow, Table: s.Table, Socket: s.Socket}
+		if s.Interval > 0 {
+			ys.Interval = s.Interval.String()
+		}
+		y.Sources = append(y.Sources, ys)
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

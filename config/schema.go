@@ -64,6 +64,9 @@ var (
 	wantBool       = "true or false"
 	wantSourceType = strings.Join(SourceTypes[:len(SourceTypes)-1], ", ") + " or " + SourceTypes[len(SourceTypes)-1]
 	wantSourcePath = "the path of a log file or directory"
+	wantInterval   = fmt.Sprintf("a duration from %v to %v with a unit, e.g. 10s (osquery sources only)", MinOsqueryInterval, MaxOsqueryInterval)
+	wantTable      = strings.Join(OsqueryTables[:len(OsqueryTables)-1], ", ") + " or " + OsqueryTables[len(OsqueryTables)-1] + " (osquery sources only)"
+	wantSocket     = "the path of osquery's extension socket, e.g. /var/osquery/osquery.em (osquery sources only)"
 )
 
 // schema lists every key. Sources cannot come from the environment: a list
@@ -103,8 +106,14 @@ func want(key string) string {
 			return wantSourcePath
 		case base == "sources" && field == "follow":
 			return wantBool
+		case base == "sources" && field == "interval":
+			return wantInterval
+		case base == "sources" && field == "table":
+			return wantTable
+		case base == "sources" && field == "socket":
+			return wantSocket
 		case base == "sources":
-			return "an entry with type, path and follow"
+			return "an entry with type, path and follow (and for osquery interval, table and socket)"
 		case base == "detector.extensions":
 			return `a file extension as a string, e.g. ".exe"`
 		case base == "detector.xrdp_mount_names":
@@ -115,7 +124,7 @@ func want(key string) string {
 }
 
 // sourceKeys are the keys of one sources entry.
-var sourceKeys = []string{"type", "path", "follow"}
+var sourceKeys = []string{"type", "path", "follow", "interval", "table", "socket"}
 
 // Keys returns every configuration key, sorted.
 func Keys() []string {
@@ -556,8 +565,11 @@ func toSources(o origins, val any) ([]SourceConfig, error) {
 				return nil, valueError(o, at+".follow", f, "is not allowed for a %s source (want no follow: only file sources can be followed)", sc.Type)
 			}
 		}
+		if err := osqueryFields(o, at, fields, &sc); err != nil {
+			return nil, err
+		}
 		// The same input read twice would report every detection twice.
-		key := SourceConfig{Type: sc.Type}
+		key := SourceConfig{Type: sc.Type, Table: sc.Table, Socket: sc.Socket}
 		if sc.Path != "" {
 			key.Path = filepath.Clean(sc.Path)
 		}
@@ -575,6 +587,51 @@ func toSources(o origins, val any) ([]SourceConfig, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// osqueryFields reads interval, table and socket, which only osquery
+// sources have.
+func osqueryFields(o origins, at string, fields map[string]any, sc *SourceConfig) error {
+	if sc.Type != SourceOsquery {
+		for _, k := range []string{"interval", "table", "socket"} {
+			if v, ok := fields[k]; ok && v != nil {
+				return valueError(o, at+"."+k, v, "is not allowed for a %s source (want no %s: only osquery sources have one)", sc.Type, k)
+			}
+		}
+		return nil
+	}
+	sc.Interval, sc.Table = DefaultOsqueryInterval, "auto"
+	if v, ok := fields["interval"]; ok && v != nil {
+		d, err := toDuration(o, at+".interval", v)
+		if err != nil {
+			return err
+		}
+		if d < MinOsqueryInterval || d > MaxOsqueryInterval {
+			return valueError(o, at+".interval", v, "is out of range")
+		}
+		sc.Interval = d
+	}
+	if v, ok := fields["table"]; ok && v != nil {
+		t, err := toString(o, at+".table", v)
+		if err != nil {
+			return err
+		}
+		sc.Table = strings.ToLower(strings.TrimSpace(t))
+		if !contains(OsqueryTables, sc.Table) {
+			return valueError(o, at+".table", t, "is not an osquery process table")
+		}
+	}
+	if v, ok := fields["socket"]; ok && v != nil {
+		sock, err := toString(o, at+".socket", v)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(sock) == "" {
+			return valueError(o, at+".socket", sock, "is blank")
+		}
+		sc.Socket = sock
+	}
+	return nil
 }
 
 // checkLiveAlone refuses live beside a mechanism by name: live already runs

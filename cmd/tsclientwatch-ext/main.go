@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(problems) == 0 {
 		status = nil // the extension reports "no source configured"
 	}
-	if coll, release, err := newCollector(ctx, cfg, st, log); err != nil {
+	if coll, release, err := newCollector(ctx, cfg, st, *socket, log); err != nil {
 		log.Error("sources", "err", err)
 		problems = append(problems, tables.SourceStatus{Type: "sources", Target: cfg.File, State: "failed", Errors: 1, LastError: err.Error()})
 		status = func() []tables.SourceStatus { return problems }
@@ -131,15 +131,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 // newCollector builds the detector (in process, or the go-plugin binary
-// plugin.path names) and the collector for the configured sources. The
-// returned function releases both.
-func newCollector(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*collect.Collector, func(), error) {
+// plugin.path names) and the collector for the configured sources; osquery
+// sources read through socket, osquery's extension socket. The returned
+// function releases both.
+func newCollector(ctx context.Context, cfg config.Config, st *store.Store, socket string, log *slog.Logger) (*collect.Collector, func(), error) {
 	det, closeDetector, err := launch.Detector(ctx, cfg, log.With("component", "plugin"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("detector: %w", err)
 	}
 	coll, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
+		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), OpenOsquery: collect.OsqueryOpener(socket),
+		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
 	if err != nil {
 		closeDetector()
 		return nil, nil, err

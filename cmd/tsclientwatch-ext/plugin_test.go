@@ -40,7 +40,7 @@ func TestCollectorWithPlugin(t *testing.T) {
 	rows := func(cfg config.Config) []string {
 		t.Helper()
 		st := store.New(store.Options{MaxEvents: 100})
-		coll, release, err := newCollector(context.Background(), cfg, st, log)
+		coll, release, err := newCollector(context.Background(), cfg, st, "", log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestCollectorWithPlugin(t *testing.T) {
 	}
 
 	cfg.Plugin.SHA256 = strings.Repeat("0", 64)
-	if _, _, err := newCollector(context.Background(), cfg, store.New(store.Options{}), log); err == nil || !strings.Contains(err.Error(), "checksum") {
+	if _, _, err := newCollector(context.Background(), cfg, store.New(store.Options{}), "", log); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("wrong checksum: err = %v, want a checksum error", err)
 	}
 }
