@@ -161,8 +161,11 @@ func TestReplayTestdataDir(t *testing.T) {
 	h := start(t, Options{Sources: []config.SourceConfig{fileSource(testdir.Testdata(t), false)}})
 	<-h.c.Ready()
 	st := h.status(0)
-	if st.State != StateDone || st.Detections == 0 || st.Detections != int64(h.count()) {
-		t.Fatalf("status = %+v, store rows %d", st, h.count())
+	// Some samples hold the same record in two encodings (the UTF-16 copy
+	// of an XML file): the store keeps it once.
+	if dups := h.store.Stats().Duplicates; st.State != StateDone || st.Detections == 0 || dups == 0 ||
+		st.Detections != int64(h.count())+int64(dups) {
+		t.Fatalf("status = %+v, store rows %d, duplicates %d", st, h.count(), dups)
 	}
 	forms := map[string]int{}
 	sources := map[string]int{}
@@ -482,11 +485,12 @@ func TestFollowXML(t *testing.T) {
 	<-h.c.Ready()
 	appendFile(t, p, string(src[cut:]))
 	waitFor(t, "all XML detections", func() bool { return h.count() == want })
-	// The same data twice more, as a log would grow.
+	// The same events again, as a log would grow: detected again, and
+	// stored once (the same records).
 	appendFile(t, p, string(src))
-	waitFor(t, "appended XML detections", func() bool { return h.count() == 2*want })
-	if st := h.status(0); st.Errors != 0 {
-		t.Errorf("status = %+v", st)
+	waitFor(t, "appended XML detections", func() bool { return h.status(0).Detections == int64(2*want) })
+	if st, dups := h.status(0), h.store.Stats().Duplicates; st.Errors != 0 || h.count() != want || dups != uint64(want) {
+		t.Errorf("status = %+v, %d rows, %d duplicates; want %d rows and %d duplicates", st, h.count(), dups, want, want)
 	}
 }
 
@@ -623,9 +627,9 @@ func TestFollowUTF16XML(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	waitFor(t, "events added to the UTF-16 file", func() bool { return h.count() == 2*want })
-	if st := h.status(0); st.Errors != 0 {
-		t.Errorf("status %+v", st)
+	waitFor(t, "events added to the UTF-16 file", func() bool { return h.status(0).Detections == int64(2*want) })
+	if st, dups := h.status(0), h.store.Stats().Duplicates; st.Errors != 0 || h.count() != want || dups != uint64(want) {
+		t.Errorf("status %+v, %d rows, %d duplicates; want %d rows and %d duplicates", st, h.count(), dups, want, want)
 	}
 }
 

@@ -104,6 +104,7 @@ type Input struct {
 // Store bounds the in-memory detection store behind the tables.
 type Store struct {
 	MaxEvents int           // keep at most this many detections
+	MaxBytes  int64         // and at most this many bytes of them (reply size)
 	Expiry    time.Duration // drop detections older than this
 }
 
@@ -119,7 +120,7 @@ func Default() Config {
 	return Config{
 		Detector: detector.DefaultConfig(),
 		Log:      Log{Level: "info"},
-		Store:    Store{MaxEvents: 50000, Expiry: time.Hour},
+		Store:    Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: time.Hour},
 		Input:    Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
 	}
 }

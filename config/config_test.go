@@ -178,7 +178,7 @@ var full = Config{
 		{Type: "ebpf"},
 		{Type: "osquery", Interval: 30 * time.Second, Table: "bpf_process_events", Socket: "/var/osquery/osquery.em"},
 	},
-	Store:  Store{MaxEvents: 1000, Expiry: 90 * time.Minute},
+	Store:  Store{MaxEvents: 1000, MaxBytes: 8 << 20, Expiry: 90 * time.Minute},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
 	Input:  Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
 }
@@ -205,6 +205,7 @@ sources:
     socket: /var/osquery/osquery.em
 store:
   max_events: 1000
+  max_bytes: 8388608
   expiry: 1h30m
 input:
   max_record_bytes: 1048576
@@ -214,7 +215,7 @@ plugin:
   sha256: ` + strings.ToUpper(sum) + "\n"},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}, {type: osquery, interval: 30s, table: bpf_process_events, socket: /var/osquery/osquery.em}]\n" +
-			"store: {max_events: 1000, expiry: 90m}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
+			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -235,6 +236,7 @@ table = "bpf_process_events"
 socket = "/var/osquery/osquery.em"
 [store]
 max_events = 1000
+max_bytes = 8388608
 expiry = "90m"
 [input]
 max_record_bytes = 1048576
@@ -246,7 +248,7 @@ sha256 = "` + sum + `"
 		{"c.json", `{"detector": {"strict": true, "extensions": [".exe", ".com"], "xrdp_mount_names": ["thinclient_drives"]},
 "log": {"level": "debug"},
 "sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}, {"type": "osquery", "Interval": "30s", "table": "bpf_process_events", "socket": "/var/osquery/osquery.em"}],
-"store": {"max_events": 1000, "expiry": "90m"},
+"store": {"max_events": 1000, "max_bytes": 8388608, "expiry": "90m"},
 "input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
 	}
@@ -398,6 +400,10 @@ func TestInvalid(t *testing.T) {
 		{name: "max_spool too small", file: "input: {max_spool: 65536}", key: "input.max_spool", value: "65536 is out of range", allowed: "want a whole number of bytes from 1048576 to 68719476736"},
 		{name: "max_spool too large env", env: map[string]string{"TSCLIENTWATCH_INPUT_MAX_SPOOL": "68719476737"}, key: "input.max_spool", value: `"68719476737" is out of range`, allowed: "want a whole number of bytes from 1048576 to 68719476736", origin: "environment TSCLIENTWATCH_INPUT_MAX_SPOOL"},
 		{name: "max_spool unit", file: "input: {max_spool: 512MiB}", key: "input.max_spool", value: `"512MiB" is not a whole number`, allowed: "want a whole number of bytes from 1048576 to 68719476736"},
+		// store.max_bytes
+		{name: "max_bytes too small", file: "store: {max_bytes: 4096}", key: "store.max_bytes", value: "4096 is out of range", allowed: "want a whole number of bytes from 1048576 to 17179869184"},
+		{name: "max_bytes too large env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_BYTES": "17179869185"}, key: "store.max_bytes", value: `"17179869185" is out of range`, allowed: "want a whole number of bytes from 1048576 to 17179869184", origin: "environment TSCLIENTWATCH_STORE_MAX_BYTES"},
+		{name: "max_bytes with unit", file: "store: {max_bytes: 64MiB}", key: "store.max_bytes", value: `"64MiB" is not a whole number`, allowed: "want a whole number of bytes"},
 		// store.max_events
 		{name: "max_events word env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_EVENTS": "abc"}, key: "store.max_events", value: `"abc" is not a whole number`, allowed: allowMax, origin: "environment TSCLIENTWATCH_STORE_MAX_EVENTS"},
 		{name: "max_events zero", file: "store: {max_events: 0}", key: "store.max_events", value: "0 is out of range", allowed: allowMax},

@@ -43,6 +43,7 @@ type yamlSource struct {
 
 type yamlStore struct {
 	MaxEvents int    `yaml:"max_events"`
+	MaxBytes  int64  `yaml:"max_bytes"`
 	Expiry    string `yaml:"expiry"`
 }
 
@@ -63,7 +64,7 @@ func (c Config) YAML() ([]byte, error) {
 		},
 		Log:     yamlLog{Level: c.Log.Level},
 		Sources: []yamlSource{},
-		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, Expiry: c.Store.Expiry.String()},
+		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, MaxBytes: c.Store.MaxBytes, Expiry: c.Store.Expiry.String()},
 		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
 		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
 	}

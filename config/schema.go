@@ -39,6 +39,15 @@ type keyInfo struct {
 // cannot let the store grow until the host runs out of memory.
 const MaxStoreEvents = 10_000_000
 
+// Bounds of store.max_bytes: the store's byte budget (each row counted by
+// the size of its query reply). The floor leaves room for a few of the
+// largest rows; the ceiling, like MaxStoreEvents, stops a typo.
+const (
+	MinStoreBytes     = 1 << 20
+	MaxStoreBytes     = 1 << 34
+	DefaultStoreBytes = 64 << 20
+)
+
 // Bounds of input.max_record_bytes: a record (an NDJSON line, a JSON
 // document, an XML event) longer than the setting is reported and skipped
 // without being held whole.
@@ -81,6 +90,8 @@ var schema = map[string]keyInfo{
 	"sources": {kind: kindSources,
 		want: "a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of " + wantSourceType},
 	"store.max_events": {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
+	"store.max_bytes": {kind: kindInt, def: DefaultStoreBytes, env: true,
+		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinStoreBytes, int64(MaxStoreBytes))},
 	"input.max_record_bytes": {kind: kindInt, def: DefaultRecordBytes, env: true,
 		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinRecordBytes, MaxRecordBytes)},
 	"input.max_spool": {kind: kindInt, def: DefaultSpoolBytes, env: true,
@@ -322,6 +333,13 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	}
 	if cfg.Store.MaxEvents < 1 || cfg.Store.MaxEvents > MaxStoreEvents {
 		return Config{}, valueError(o, "store.max_events", v.Get("store.max_events"), "is out of range")
+	}
+	maxBytes, err := toInt(o, "store.max_bytes", v.Get("store.max_bytes"))
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg.Store.MaxBytes = int64(maxBytes); cfg.Store.MaxBytes < MinStoreBytes || cfg.Store.MaxBytes > MaxStoreBytes {
+		return Config{}, valueError(o, "store.max_bytes", v.Get("store.max_bytes"), "is out of range")
 	}
 	if cfg.Input.MaxRecordBytes, err = toInt(o, "input.max_record_bytes", v.Get("input.max_record_bytes")); err != nil {
 		return Config{}, err

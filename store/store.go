@@ -1,16 +1,34 @@
-// Package store keeps detections in memory the way osquery keeps the rows of
-// its evented tables: every row gets a monotonic event id (eid) when it
-// enters, the store holds at most MaxEvents rows (oldest dropped first) and
-// drops rows once they have been held for Expiry. Expiry counts from when a
-// row entered the store, not from the event's own time, so a replayed file's
-// old events stay queryable for the full period, as in osquery.
+// Package store keeps detections the way osquery keeps the rows of its
+// evented tables: every row gets a monotonic event id (eid) when it becomes
+// visible, and rows are dropped once they have been held for Expiry. Expiry
+// counts from when a row entered the store, not from the event's own time,
+// so a replayed file's old events stay queryable for the full period, as in
+// osquery.
 //
-// Lookups by eid are positional (eids are contiguous in insertion order);
-// lookups by event time use a secondary index sorted by (time, eid), because
-// events may arrive out of time order (a replayed file next to live events).
+// Unlike osquery's tables, the store is built to be attacked by the people
+// it records (any local user can start processes that become detections):
+//
+//   - Bounds: at most MaxEvents rows and MaxBytes bytes (each row counted by
+//     the size it takes in a query reply). Every string is cut to
+//     MaxStringBytes and the row says so (Row.Truncated).
+//   - Shares: when a bound is reached, the row to drop comes from the owner
+//     (source, host and user of the event) holding the most bytes, so one
+//     user's flood pushes out that user's own rows first; each of N owners
+//     keeps at least about 1/N of the store.
+//   - Unread rows: rows no query has returned yet (see MarkRead) are dropped
+//     only when no row that was read remains.
+//   - Idempotence: each detection has an identity (Ident); a detection whose
+//     identity is held, or was dropped recently, is not added again, so
+//     reading the same log twice adds nothing.
+//
+// Lookups by eid binary-search the rows, which are kept in eid order; lookups
+// by event time use a secondary index sorted by (time, eid), because events
+// may arrive out of time order (a replayed file next to live events).
 package store
 
 import (
+	"cmp"
+	"container/heap"
 	"context"
 	"math"
 	"slices"
@@ -18,22 +36,42 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unique"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 )
 
-// Defaults match osquery's events_max and events_expiry flags.
+// Defaults match osquery's events_max and events_expiry flags; the byte
+// budget is twice the reply budget of tables.MaxReplyBytes.
 const (
 	DefaultMaxEvents = 50000
 	DefaultExpiry    = time.Hour
+	DefaultMaxBytes  = 64 << 20
 )
+
+// MaxStringBytes caps every string of a stored row. Longer ones are cut (at
+// a UTF-8 boundary where there is one) and the row is marked Truncated. Real
+// paths fit easily (Linux PATH_MAX is 4096); a 16 MiB command line from a
+// hostile log does not need to be kept whole to be found.
+const MaxStringBytes = 8 << 10
+
+// RowOverhead is what a row costs besides its strings, in the same unit as
+// its strings (bytes of a query reply): the column names, numbers and
+// framing of one tsclient_executions row.
+const RowOverhead = 320
+
+// MaxRowBytes is the largest Row.Size: every string at MaxStringBytes.
+const MaxRowBytes = RowOverhead + 14*MaxStringBytes
 
 // Options configure a Store. Zero values select the defaults.
 type Options struct {
-	// MaxEvents is the most rows held; adding beyond it drops the oldest
-	// rows. Zero or negative means DefaultMaxEvents.
+	// MaxEvents is the most rows held. Zero or negative means
+	// DefaultMaxEvents.
 	MaxEvents int
+	// MaxBytes bounds the sum of Row.Size over the rows held. Zero or
+	// negative means DefaultMaxBytes.
+	MaxBytes int64
 	// Expiry is how long a row is held after it entered the store. Zero or
 	// negative means DefaultExpiry.
 	Expiry time.Duration
@@ -41,31 +79,55 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Row is one stored detection. Rows are immutable once added: a *Row handed
-// to a Scan callback may be kept after the callback returns, but must not be
-// modified.
+// Row is one stored detection. Its exported fields never change once it is
+// visible: a *Row handed to a Scan callback may be kept after the callback
+// returns, but must not be modified.
 type Row struct {
-	// EID is the event id, assigned in insertion order starting at 1.
+	// EID is the event id, assigned in the order rows become visible,
+	// starting at 1.
 	EID uint64
 	// Added is when the row entered the store; expiry counts from it.
 	Added time.Time
 	detector.Detection
+	// Truncated says a string of the row was cut to MaxStringBytes.
+	Truncated bool
 
-	unix int64 // the time column: event time, or Added when the event has none
+	// Guarded by the store's lock.
+	read bool // a query has returned it (MarkRead)
+	dead bool // dropped; still referenced by indexes until they are compacted
+
+	size  int32 // at most MaxRowBytes
+	unix  int64 // the time column: event time, or Added when the event has none
+	ident Ident
+	owner *owner
 }
 
 // Time returns the row's time column in Unix seconds: the event's own time,
 // or the time the row was added when the event carried none.
 func (r *Row) Time() int64 { return r.unix }
 
+// Size is what the row counts against MaxBytes: RowOverhead plus the
+// length of its strings.
+func (r *Row) Size() int64 { return int64(r.size) }
+
 // Stats describe a store's content and what it dropped.
 type Stats struct {
 	Rows           int    // rows held now
+	Bytes          int64  // sum of Row.Size over the rows held
 	Added          uint64 // rows ever added
 	DroppedCap     uint64 // rows dropped to stay within MaxEvents
+	DroppedBytes   uint64 // rows dropped to stay within MaxBytes
 	DroppedExpired uint64 // rows dropped after Expiry
+	// DroppedUnread counts rows dropped by MaxEvents or MaxBytes before any
+	// query had read them: detections nobody saw. Alert when it grows.
+	DroppedUnread uint64
+	Unread        int    // rows held that no query has read yet
+	Owners        int    // distinct owners (source, host, user) holding rows
+	Truncated     uint64 // rows added with a string cut to MaxStringBytes
+	Duplicates    uint64 // detections not added because their identity was already stored
 
 	MaxEvents int           // the effective row cap
+	MaxBytes  int64         // the effective byte budget
 	Expiry    time.Duration // the effective expiry
 	Created   time.Time     // when the store was made
 	LastEID   uint64        // eid of the newest row ever added; 0 if none
@@ -82,32 +144,39 @@ type Filter struct {
 // value is not usable: call New.
 type Store struct {
 	maxEvents int
+	maxBytes  int64
 	expiry    time.Duration
 	now       func() time.Time
 	created   time.Time
 
 	mu sync.RWMutex
-	// rows[head:] are the live rows in eid order; their eids are contiguous
-	// because rows only ever leave from the front (the oldest by eid is also
-	// the oldest by Added).
-	rows    []*Row
-	head    int
-	nextEID uint64
+	// rows[head:] are the visible rows in eid order, dead ones included
+	// until compaction; live counts those not dead.
+	rows      []*Row
+	head      int
+	live      int
+	deadRows  int // dead rows in rows[head:]
+	bytes     int64
+	unread    int
+	nextEID   uint64
+	lastEID   uint64 // newest visible eid
+	owners    map[string]*owner
+	byUsage   ownerHeap // owners holding rows, biggest first
+	withRead  ownerHeap // owners holding read rows, biggest first
+	ids       idents
+	tidx      []tentry // the time index, sorted by (t, eid)
+	pend      []tentry // recent out-of-order entries, merged when it grows
+	stale     int      // index entries of dead rows
+	truncated uint64
+	dups      uint64
 
-	// The time index: tidx is sorted by (t, eid); pend holds recent entries
-	// that arrived out of time order and is merged into tidx when it grows.
-	// Both may hold stale entries for evicted rows (eid below the first live
-	// eid); readers skip those and compaction removes them.
-	tidx  []tentry
-	pend  []tentry
-	stale int
-
-	added, droppedCap, droppedExpired uint64
+	added, droppedCap, droppedBytes, droppedExpired, droppedUnread uint64
 }
 
 type tentry struct {
 	t   int64
 	eid uint64
+	r   *Row
 }
 
 func (a tentry) less(b tentry) bool {
@@ -127,12 +196,17 @@ const scanChunk = 256
 func New(opts Options) *Store {
 	s := &Store{
 		maxEvents: opts.MaxEvents,
+		maxBytes:  opts.MaxBytes,
 		expiry:    opts.Expiry,
 		now:       opts.Now,
 		nextEID:   1,
+		owners:    make(map[string]*owner),
 	}
 	if s.maxEvents <= 0 {
 		s.maxEvents = DefaultMaxEvents
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultMaxBytes
 	}
 	if s.expiry <= 0 {
 		s.expiry = DefaultExpiry
@@ -140,58 +214,86 @@ func New(opts Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.byUsage.which = byUsageIdx
+	s.withRead.which = withReadIdx
+	s.ids.init(s.maxEvents)
 	s.created = s.now()
 	return s
 }
 
-// Add stores detections in order, assigning each the next eid. Rows beyond
-// MaxEvents push out the oldest ones.
+// Add stores detections in order, assigning each the next eid. A detection
+// whose identity the store holds or dropped recently is skipped (counted
+// in Stats.Duplicates). Rows beyond MaxEvents or MaxBytes push out others
+// (see the package documentation for which).
 func (s *Store) Add(ds ...detector.Detection) {
 	if len(ds) == 0 {
 		return
 	}
-	// Copy and intern outside the lock: it is the costly part and touches
-	// nothing shared.
 	now := s.now()
+	rows := prepare(ds, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now)
+	for _, r := range rows {
+		if !s.ids.admit(r.ident) {
+			s.dups++
+			continue
+		}
+		r.EID = s.nextEID
+		s.nextEID++
+		s.publishLocked(r)
+	}
+	s.enforceLocked()
+	s.compactLocked()
+}
+
+// prepare turns detections into rows outside any lock: copying, capping and
+// hashing is the costly part and touches nothing shared.
+func prepare(ds []detector.Detection, now time.Time) []*Row {
 	nowUnix := now.Unix()
 	rows := make([]Row, len(ds))
+	out := make([]*Row, len(ds))
 	for i := range ds {
 		r := &rows[i]
+		r.ident = IdentOf(&ds[i])
 		r.Added = now
-		r.Detection = compact(ds[i])
+		r.Detection, r.Truncated = compact(ds[i])
 		r.unix = nowUnix
 		if !r.Event.Time.IsZero() {
 			r.unix = r.Event.Time.Unix()
 		}
+		r.size = int32(sizeOf(&r.Detection))
+		out[i] = r
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(now)
-	for i := range rows {
-		r := &rows[i]
-		r.EID = s.nextEID
-		s.nextEID++
-		s.rows = append(s.rows, r)
-		s.indexLocked(tentry{t: r.unix, eid: r.EID})
-		s.added++
-		if len(s.rows)-s.head > s.maxEvents {
-			s.dropFrontLocked()
-			s.droppedCap++
-		}
-	}
-	s.compactLocked()
+	return out
 }
 
-// compact returns a copy of d whose strings share no memory with the
-// reader's buffers (a substring would keep a whole decoded record alive)
-// and whose repetitive fields are interned, which keeps a stored row small.
-func compact(d detector.Detection) detector.Detection {
+// compact returns a copy of d whose strings are cut to MaxStringBytes, share
+// no memory with the reader's buffers (a substring would keep a whole
+// decoded record alive) and, where repetitive, are interned, which keeps a
+// stored row small. cut reports whether a string was shortened.
+func compact(d detector.Detection) (_ detector.Detection, cut bool) {
+	capped := func(s string) string {
+		if len(s) <= MaxStringBytes {
+			return s
+		}
+		cut = true
+		n := MaxStringBytes
+		// Back off to the start of a UTF-8 sequence, so valid text stays
+		// valid; bytes that are not UTF-8 are cut where they are.
+		for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
+			n--
+		}
+		if !utf8.RuneStart(s[n]) {
+			n = MaxStringBytes
+		}
+		return s[:n]
+	}
 	in := func(s string) string {
 		if s == "" {
 			return ""
 		}
-		return unique.Make(s).Value()
+		return unique.Make(capped(s)).Value()
 	}
 	e := &d.Event
 	// SharePath and ClientDrive are usually substrings of Executable:
@@ -201,9 +303,9 @@ func compact(d detector.Detection) detector.Detection {
 	if sp != "" && strings.HasSuffix(e.Executable, sp) {
 		d.SharePath = e.Executable[len(e.Executable)-len(sp):]
 	} else {
-		d.SharePath = strings.Clone(sp)
+		d.SharePath = strings.Clone(capped(sp))
 	}
-	e.CommandLine = strings.Clone(e.CommandLine)
+	e.CommandLine = strings.Clone(capped(e.CommandLine))
 	e.WorkingDirectory = in(e.WorkingDirectory)
 	e.ParentExecutable = in(e.ParentExecutable)
 	e.User = in(e.User)
@@ -211,10 +313,152 @@ func compact(d detector.Detection) detector.Detection {
 	e.HostOS = in(e.HostOS)
 	e.Source = in(e.Source)
 	e.SHA256 = in(e.SHA256)
+	e.FSType = in(e.FSType)
 	d.Form = detector.Form(in(string(d.Form)))
 	d.ClientDrive = in(d.ClientDrive)
 	d.RuleID = in(d.RuleID)
-	return d
+	return d, cut
+}
+
+// sizeOf is a row's cost against MaxBytes: what it takes in a query reply.
+func sizeOf(d *detector.Detection) int64 {
+	e := &d.Event
+	return RowOverhead + int64(len(e.Executable)+len(e.CommandLine)+len(e.WorkingDirectory)+
+		len(e.ParentExecutable)+len(e.User)+len(e.Host)+len(e.HostOS)+len(e.Source)+len(e.SHA256)+len(e.FSType)+
+		len(d.Form)+len(d.ClientDrive)+len(d.SharePath)+len(d.RuleID))
+}
+
+// ownerKey is the share a row counts against: who caused it, as the event
+// says. Live events carry the local user; log records the user and host
+// they were written for.
+func ownerKey(d *detector.Detection) string {
+	return d.Source + "\x00" + d.Host + "\x00" + d.User
+}
+
+// publishLocked makes r visible. r.EID must be above every visible eid.
+func (s *Store) publishLocked(r *Row) {
+	key := ownerKey(&r.Detection)
+	o := s.owners[key]
+	if o == nil {
+		o = &owner{key: key, idx: [2]int{-1, -1}}
+		s.owners[key] = o
+	}
+	r.owner = o
+	s.rows = append(s.rows, r)
+	s.live++
+	s.bytes += int64(r.size)
+	s.lastEID = r.EID
+	s.added++
+	if r.Truncated {
+		s.truncated++
+	}
+	if r.read {
+		o.addRead(r)
+	} else {
+		s.unread++
+	}
+	o.rows = append(o.rows, r)
+	o.live++
+	o.usage += int64(r.size)
+	o.last = r.EID
+	s.byUsage.update(o)
+	if o.nread > 0 {
+		s.withRead.update(o)
+	}
+	s.indexLocked(tentry{t: r.unix, eid: r.EID, r: r})
+}
+
+// Why a row is dropped.
+type dropReason uint8
+
+const (
+	dropCap dropReason = iota
+	dropBytes
+	dropExpired
+)
+
+// dropLocked removes r from every structure (indexes lazily) and keeps its
+// identity as a tombstone so a replay does not add it again.
+func (s *Store) dropLocked(r *Row, why dropReason) {
+	r.dead = true
+	s.live--
+	s.deadRows++
+	s.stale++
+	s.bytes -= int64(r.size)
+	switch why {
+	case dropCap:
+		s.droppedCap++
+	case dropBytes:
+		s.droppedBytes++
+	case dropExpired:
+		s.droppedExpired++
+	}
+	if r.read {
+		r.owner.nread--
+	} else {
+		s.unread--
+		if why != dropExpired {
+			s.droppedUnread++
+		}
+	}
+	o := r.owner
+	o.usage -= int64(r.size)
+	o.live--
+	o.dead++
+	if o.live == 0 {
+		s.byUsage.remove(o)
+		s.withRead.remove(o)
+		delete(s.owners, o.key)
+	} else {
+		s.byUsage.update(o)
+		if o.nread > 0 {
+			s.withRead.update(o)
+		} else {
+			s.withRead.remove(o)
+		}
+		o.compact()
+	}
+	s.ids.bury(r.ident)
+}
+
+// enforceLocked drops rows until both bounds hold: a read row of the
+// biggest owner that has read rows if there is one, else the oldest row of
+// the biggest owner.
+func (s *Store) enforceLocked() {
+	for s.live > s.maxEvents || s.bytes > s.maxBytes {
+		why := dropCap
+		if s.live <= s.maxEvents {
+			why = dropBytes
+		}
+		var r *Row
+		if len(s.withRead.h) > 0 {
+			r = s.withRead.h[0].oldestRead()
+		} else {
+			r = s.byUsage.h[0].oldest()
+		}
+		s.dropLocked(r, why)
+	}
+	for s.head < len(s.rows) && s.rows[s.head].dead {
+		s.rows[s.head] = nil
+		s.head++
+		s.deadRows--
+	}
+}
+
+// MarkRead records that a query returned rs. A read row is dropped before
+// any unread one when a bound is reached.
+func (s *Store) MarkRead(rs []*Row) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rs {
+		if r.read || r.dead {
+			continue
+		}
+		r.read = true
+		s.unread--
+		r.owner.addRead(r)
+		s.withRead.update(r.owner)
+	}
 }
 
 func (s *Store) indexLocked(e tentry) {
@@ -254,26 +498,25 @@ func (s *Store) mergeLocked() {
 		}
 		k--
 	}
+	clear(s.pend)
 	s.pend = s.pend[:0]
 }
 
-func (s *Store) firstEIDLocked() uint64 {
-	return s.nextEID - uint64(len(s.rows)-s.head)
-}
-
-func (s *Store) dropFrontLocked() {
-	s.rows[s.head] = nil // let the row be collected
-	s.head++
-	s.stale++
-}
-
 // expireLocked drops rows held longer than the expiry, oldest first. Rows
-// enter in Added order, so the expired ones are always at the front.
+// become visible in Added order, so the expired ones are at the front.
 func (s *Store) expireLocked(now time.Time) {
 	cutoff := now.Add(-s.expiry)
-	for s.head < len(s.rows) && !s.rows[s.head].Added.After(cutoff) {
-		s.dropFrontLocked()
-		s.droppedExpired++
+	for s.head < len(s.rows) {
+		r := s.rows[s.head]
+		if !r.dead {
+			if r.Added.After(cutoff) {
+				break
+			}
+			s.dropLocked(r, dropExpired)
+		}
+		s.rows[s.head] = nil
+		s.head++
+		s.deadRows--
 	}
 	s.compactLocked()
 }
@@ -281,20 +524,25 @@ func (s *Store) expireLocked(now time.Time) {
 // compactLocked reclaims the space of dropped rows and stale index entries
 // once they make up half of their slice, so each costs O(1) amortized.
 func (s *Store) compactLocked() {
-	if s.head > 0 && s.head*2 >= len(s.rows) {
-		n := copy(s.rows, s.rows[s.head:])
+	if s.head > 0 && s.head*2 >= len(s.rows) || s.deadRows > 64 && s.deadRows*2 >= len(s.rows)-s.head {
+		n := 0
+		for _, r := range s.rows[s.head:] {
+			if !r.dead {
+				s.rows[n] = r
+				n++
+			}
+		}
 		clear(s.rows[n:])
 		s.rows = s.rows[:n]
-		s.head = 0
+		s.head, s.deadRows = 0, 0
 		if cap(s.rows) > 4*s.maxEvents && n < s.maxEvents {
 			s.rows = slices.Clip(slices.Clone(s.rows))
 		}
 	}
 	if s.stale > 1024 && s.stale*2 >= len(s.tidx)+len(s.pend) {
-		first := s.firstEIDLocked()
-		keep := func(e tentry) bool { return e.eid < first }
-		s.tidx = slices.DeleteFunc(s.tidx, keep)
-		s.pend = slices.DeleteFunc(s.pend, keep)
+		gone := func(e tentry) bool { return e.r.dead }
+		s.tidx = slices.DeleteFunc(s.tidx, gone)
+		s.pend = slices.DeleteFunc(s.pend, gone)
 		s.stale = 0
 	}
 }
@@ -305,7 +553,13 @@ func (s *Store) expire() time.Time {
 	now := s.now()
 	cutoff := now.Add(-s.expiry)
 	s.mu.RLock()
-	due := s.head < len(s.rows) && !s.rows[s.head].Added.After(cutoff)
+	due := false
+	for i := s.head; i < len(s.rows); i++ {
+		if r := s.rows[i]; !r.dead {
+			due = !r.Added.After(cutoff)
+			break
+		}
+	}
 	s.mu.RUnlock()
 	if due {
 		s.mu.Lock()
@@ -321,14 +575,22 @@ func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return Stats{
-		Rows:           len(s.rows) - s.head,
+		Rows:           s.live,
+		Bytes:          s.bytes,
 		Added:          s.added,
 		DroppedCap:     s.droppedCap,
+		DroppedBytes:   s.droppedBytes,
 		DroppedExpired: s.droppedExpired,
+		DroppedUnread:  s.droppedUnread,
+		Unread:         s.unread,
+		Owners:         len(s.owners),
+		Truncated:      s.truncated,
+		Duplicates:     s.dups,
 		MaxEvents:      s.maxEvents,
+		MaxBytes:       s.maxBytes,
 		Expiry:         s.expiry,
 		Created:        s.created,
-		LastEID:        s.nextEID - 1,
+		LastEID:        s.lastEID,
 	}
 }
 
@@ -345,23 +607,23 @@ func (s *Store) Scan(ctx context.Context, f Filter, fn func(*Row) bool) error {
 		return ctx.Err()
 	}
 	match := func(r *Row) bool {
-		return r.Added.After(cutoff) &&
+		return !r.dead && r.Added.After(cutoff) &&
 			(f.MinTime == 0 || r.unix >= f.MinTime) &&
 			(f.MaxTime == 0 || r.unix <= f.MaxTime) &&
 			(f.PID == 0 || r.PID == f.PID)
 	}
 	if f.MinTime != 0 || f.MaxTime != 0 {
-		if eids, ok := s.timeCandidates(f); ok {
-			return s.scanEIDs(ctx, eids, match, fn)
+		if rs, ok := s.timeCandidates(f); ok {
+			return s.scanRows(ctx, rs, match, fn)
 		}
 	}
 	return s.scanRange(ctx, f, match, fn)
 }
 
-// timeCandidates returns, sorted, the eids the time index puts within the
-// filter's time and eid bounds. ok is false when the index would select
-// most rows anyway; a sequential scan is then cheaper than sorting eids.
-func (s *Store) timeCandidates(f Filter) (eids []uint64, ok bool) {
+// timeCandidates returns, in eid order, the rows the time index puts within
+// the filter's time and eid bounds. ok is false when the index would select
+// most rows anyway; a sequential scan is then cheaper than sorting.
+func (s *Store) timeCandidates(f Filter) (rs []*Row, ok bool) {
 	lo, hi := f.MinTime, f.MaxTime
 	if lo == 0 { // unbounded below: events may carry times before 1970
 		lo = math.MinInt64
@@ -371,20 +633,18 @@ func (s *Store) timeCandidates(f Filter) (eids []uint64, ok bool) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	live := len(s.rows) - s.head
-	first := s.firstEIDLocked()
 	i := sort.Search(len(s.tidx), func(i int) bool { return s.tidx[i].t >= lo })
 	j := sort.Search(len(s.tidx), func(i int) bool { return s.tidx[i].t > hi })
-	if (j-i)*2 > live {
+	if (j-i)*2 > s.live {
 		return nil, false
 	}
-	minEID, maxEID := max(first, f.MinEID), s.nextEID-1
+	minEID, maxEID := f.MinEID, s.lastEID
 	if f.MaxEID != 0 {
 		maxEID = min(maxEID, f.MaxEID)
 	}
 	add := func(e tentry) {
-		if e.t >= lo && e.t <= hi && e.eid >= minEID && e.eid <= maxEID {
-			eids = append(eids, e.eid)
+		if e.t >= lo && e.t <= hi && e.eid >= minEID && e.eid <= maxEID && !e.r.dead {
+			rs = append(rs, e.r)
 		}
 	}
 	for _, e := range s.tidx[i:j] {
@@ -393,30 +653,26 @@ func (s *Store) timeCandidates(f Filter) (eids []uint64, ok bool) {
 	for _, e := range s.pend {
 		add(e)
 	}
-	slices.Sort(eids)
-	return eids, true
+	slices.SortFunc(rs, func(a, b *Row) int { return cmp.Compare(a.EID, b.EID) })
+	return rs, true
 }
 
-func (s *Store) scanEIDs(ctx context.Context, eids []uint64, match, fn func(*Row) bool) error {
-	buf := make([]*Row, 0, min(len(eids), scanChunk))
-	for len(eids) > 0 {
+func (s *Store) scanRows(ctx context.Context, rs []*Row, match, fn func(*Row) bool) error {
+	buf := make([]*Row, 0, min(len(rs), scanChunk))
+	for len(rs) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := min(len(eids), scanChunk)
+		n := min(len(rs), scanChunk)
 		buf = buf[:0]
 		s.mu.RLock()
-		first := s.firstEIDLocked()
-		for _, eid := range eids[:n] {
-			if eid < first || eid >= s.nextEID {
-				continue // dropped since the index was read
-			}
-			if r := s.rows[s.head+int(eid-first)]; match(r) {
+		for _, r := range rs[:n] {
+			if match(r) { // dead ones were dropped since the index was read
 				buf = append(buf, r)
 			}
 		}
 		s.mu.RUnlock()
-		eids = eids[n:]
+		rs = rs[n:]
 		for _, r := range buf {
 			if !fn(r) {
 				return nil
@@ -426,43 +682,185 @@ func (s *Store) scanEIDs(ctx context.Context, eids []uint64, match, fn func(*Row
 	return nil
 }
 
+// searchLocked returns the position in s.rows of the first row whose eid is
+// at least eid.
+func (s *Store) searchLocked(eid uint64) int {
+	rows := s.rows[s.head:]
+	return s.head + sort.Search(len(rows), func(i int) bool { return rows[i].EID >= eid })
+}
+
 func (s *Store) scanRange(ctx context.Context, f Filter, match, fn func(*Row) bool) error {
 	next := max(f.MinEID, 1)
 	// The newest eid when the scan starts bounds it: rows added meanwhile
 	// are left out, so a scan under a flood of writes still ends and
 	// yields at most the rows held at its start.
 	s.mu.RLock()
-	end := s.nextEID - 1
+	end := s.lastEID
 	s.mu.RUnlock()
 	if f.MaxEID != 0 {
 		end = min(end, f.MaxEID)
 	}
 	buf := make([]*Row, 0, scanChunk)
-	for {
+	for next <= end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		buf = buf[:0]
 		s.mu.RLock()
-		first := s.firstEIDLocked()
-		next = max(next, first)
-		last := end
+		// Rows may have been compacted since the last chunk: find the
+		// position again by eid.
+		i := s.searchLocked(next)
 		// Examine a bounded number of rows per lock hold, matching or not.
-		for examined := 0; next <= last && examined < 4*scanChunk && len(buf) < scanChunk; examined++ {
-			if r := s.rows[s.head+int(next-first)]; match(r) {
+		for examined := 0; i < len(s.rows) && examined < 4*scanChunk && len(buf) < scanChunk; examined++ {
+			r := s.rows[i]
+			if r.EID > end {
+				break
+			}
+			if match(r) {
 				buf = append(buf, r)
 			}
-			next++
+			next = r.EID + 1
+			i++
 		}
-		done := next > last
+		if i == len(s.rows) || s.rows[i].EID > end {
+			next = end + 1
+		}
 		s.mu.RUnlock()
 		for _, r := range buf {
 			if !fn(r) {
 				return nil
 			}
 		}
-		if done {
-			return nil
+	}
+	return nil
+}
+
+// owner is one share of the store: the rows of one source, host and user.
+type owner struct {
+	key   string
+	rows  []*Row // rows[head:] in eid order, dead ones included until compaction
+	head  int
+	live  int    // live rows
+	dead  int    // dead rows in rows[head:]
+	usage int64  // bytes of the live rows
+	last  uint64 // eid of the newest row: breaks ties between equal owners
+	read  rowHeap
+	nread int    // live read rows
+	idx   [2]int // position in the store's two owner heaps, -1 when absent
+}
+
+func (o *owner) addRead(r *Row) {
+	o.nread++
+	heap.Push(&o.read, r)
+}
+
+// oldest returns the owner's oldest live row.
+func (o *owner) oldest() *Row {
+	for o.head < len(o.rows) && o.rows[o.head].dead {
+		o.rows[o.head] = nil
+		o.head++
+		o.dead--
+	}
+	if o.head == len(o.rows) {
+		panic("store: owner without live rows in the usage heap")
+	}
+	return o.rows[o.head]
+}
+
+// oldestRead returns the owner's oldest live read row.
+func (o *owner) oldestRead() *Row {
+	for len(o.read) > 0 {
+		if r := o.read[0]; !r.dead {
+			return r
 		}
+		heap.Pop(&o.read)
+	}
+	panic("store: owner without read rows in the read heap")
+}
+
+// compact reclaims dead rows once they are half of the owner's list.
+func (o *owner) compact() {
+	if o.head > 16 && o.head*2 >= len(o.rows) || o.dead > 16 && o.dead*2 >= len(o.rows)-o.head {
+		n := 0
+		for _, r := range o.rows[o.head:] {
+			if !r.dead {
+				o.rows[n] = r
+				n++
+			}
+		}
+		clear(o.rows[n:])
+		o.rows = o.rows[:n]
+		o.head, o.dead = 0, 0
+	}
+	if n := len(o.read); n > 16 && n > 2*o.nread {
+		o.read = slices.DeleteFunc(o.read, func(r *Row) bool { return r.dead })
+		heap.Init(&o.read)
+	}
+}
+
+// rowHeap is a min-heap of rows by eid.
+type rowHeap []*Row
+
+func (h rowHeap) Len() int           { return len(h) }
+func (h rowHeap) Less(i, j int) bool { return h[i].EID < h[j].EID }
+func (h rowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *rowHeap) Push(x any)        { *h = append(*h, x.(*Row)) }
+func (h *rowHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return r
+}
+
+// Which of an owner's two heap positions an ownerHeap keeps.
+const (
+	byUsageIdx = iota
+	withReadIdx
+)
+
+// ownerHeap is a max-heap of owners by usage; among equal owners, the one
+// that added a row most recently comes first, so a flood spread over many
+// owners of one row each is dropped before the quiet owner that came first.
+type ownerHeap struct {
+	h     []*owner
+	which int
+}
+
+func (h *ownerHeap) Len() int { return len(h.h) }
+func (h *ownerHeap) Less(i, j int) bool {
+	a, b := h.h[i], h.h[j]
+	return a.usage > b.usage || a.usage == b.usage && a.last > b.last
+}
+func (h *ownerHeap) Swap(i, j int) {
+	h.h[i], h.h[j] = h.h[j], h.h[i]
+	h.h[i].idx[h.which] = i
+	h.h[j].idx[h.which] = j
+}
+func (h *ownerHeap) Push(x any) {
+	o := x.(*owner)
+	o.idx[h.which] = len(h.h)
+	h.h = append(h.h, o)
+}
+func (h *ownerHeap) Pop() any {
+	o := h.h[len(h.h)-1]
+	h.h[len(h.h)-1] = nil
+	h.h = h.h[:len(h.h)-1]
+	o.idx[h.which] = -1
+	return o
+}
+
+// update adds o or restores the order after its usage changed.
+func (h *ownerHeap) update(o *owner) {
+	if i := o.idx[h.which]; i >= 0 {
+		heap.Fix(h, i)
+	} else {
+		heap.Push(h, o)
+	}
+}
+
+func (h *ownerHeap) remove(o *owner) {
+	if i := o.idx[h.which]; i >= 0 {
+		heap.Remove(h, i)
 	}
 }

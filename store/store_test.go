@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,8 +29,13 @@ func (c *clock) Add(d time.Duration) {
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
+// seq makes every detection det returns a distinct one (the store keeps
+// one row per identity).
+var seq atomic.Uint64
+
 func det(unix, pid int64) detector.Detection {
 	var d detector.Detection
+	d.RecordID = seq.Add(1)
 	if unix != 0 {
 		d.Time = time.Unix(unix, 0)
 	}
@@ -336,12 +342,16 @@ func TestConcurrentUse(t *testing.T) {
 // realistic returns n detections shaped like real Sysmon/4688 ones: a few
 // hosts, users and tools, unique pids and command lines, strings freshly
 // allocated per record as a decoder would.
-func realistic(n int) []detector.Detection {
+func realistic(n int) []detector.Detection { return realisticFrom(0, n) }
+
+// realisticFrom is realistic's detections off..off+n-1.
+func realisticFrom(off, n int) []detector.Detection {
 	hosts := []string{"WS-FIN-0042", "WS-ENG-0107", "SRV-APP-03"}
 	users := []string{`CORP\alice`, `CORP\bob`, `CORP\svc_backup`, `CORP\carol`, `WS-FIN-0042\Administrator`}
 	tools := []string{"procdump64.exe", "PsExec64.exe", "mimikatz.exe", "AdFind.exe", "rclone.exe", "setup.exe"}
 	ds := make([]detector.Detection, n)
-	for i := range ds {
+	for k := range ds {
+		i := off + k
 		tool := tools[i%len(tools)]
 		share := fmt.Sprintf(`\Users\alice\Downloads\%s`, tool)
 		var d detector.Detection
@@ -362,7 +372,7 @@ func realistic(n int) []detector.Detection {
 		d.ClientDrive = fmt.Sprint("C")
 		d.SharePath = d.Executable[len(`\Device\Mup\tsclient\C`):]
 		d.RuleID = detector.RuleID
-		ds[i] = d
+		ds[k] = d
 	}
 	return ds
 }
@@ -376,7 +386,7 @@ func BenchmarkBytesPerRow(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		s := New(Options{})
 		for i := 0; i < n; i += 500 {
-			s.Add(realistic(500)...) // inputs become garbage once stored
+			s.Add(realisticFrom(i, 500)...) // inputs become garbage once stored
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -394,7 +404,9 @@ func BenchmarkAdd(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s.Add(ds[i%len(ds)])
+		d := ds[i%len(ds)]
+		d.RecordID = uint64(i) // a distinct detection each time, as a flood makes them
+		s.Add(d)
 		i++
 	}
 }

@@ -14,11 +14,17 @@ import (
 // ExecutionsName is the osquery name of the detections table.
 const ExecutionsName = "tsclient_executions"
 
-// MaxRows bounds the rows one generate call returns. osquery receives the
-// whole result in one Thrift message; past this, the oldest rows (by eid)
-// are returned and a warning is logged. Narrow with a time or eid
-// constraint to page through more.
-const MaxRows = 50000
+// MaxRows and MaxReplyBytes bound what one generate call returns. osquery
+// receives the whole result in one Thrift message and holds it in its
+// worker, which its watchdog kills past 200 MB by default; Thrift refuses
+// messages past 100 MB. Past either bound the oldest rows (by eid) are
+// returned and a warning is logged. Narrow with a time or eid constraint to
+// page through more. A row's reply bytes are counted as Thrift encodes them
+// (ReplyBytes).
+const (
+	MaxRows       = 50000
+	MaxReplyBytes = 32 << 20
+)
 
 // Executions returns the tsclient_executions table over s. Constraints on
 // time and eid (=, >, >=, <, <=) and pid (=) narrow the store scan; all
@@ -42,6 +48,7 @@ func Executions(s *store.Store) Table {
 		table.TextColumn("source", withDesc("Where the event came from (sysmon, security, endpoint, ebpf, ...)")),
 		table.TextColumn("fs_type", withDesc("Filesystem type the program ran from (fuse.xrdp-chansrv), live Linux watchers only; empty when unknown")),
 		table.IntegerColumn("path_truncated", withDesc("1 when the watcher could not read the whole path: path keeps its start and end with … for the gap")),
+		table.IntegerColumn("truncated", withDesc("1 when a string of the row was cut to the store's per-string cap (8 KiB)")),
 	}
 	return Table{
 		Name:        ExecutionsName,
@@ -60,20 +67,36 @@ func executionsGenerate(s *store.Store) table.GenerateFunc {
 			return []map[string]string{}, nil
 		}
 		rows := []map[string]string{}
-		truncated := false
+		var (
+			returned []*store.Row
+			bytes    int
+			cut      string // which bound cut the reply short
+		)
 		err := s.Scan(ctx, f, func(r *store.Row) bool {
-			if len(rows) == MaxRows {
-				truncated = true
-				return false
+			row := executionRow(r)
+			n := ReplyBytes(row)
+			switch {
+			case len(rows) == MaxRows:
+				cut = "max_rows"
+			case bytes+n > MaxReplyBytes:
+				cut = "max_reply_bytes"
+			default:
+				rows = append(rows, row)
+				returned = append(returned, r)
+				bytes += n
+				return true
 			}
-			rows = append(rows, executionRow(r))
-			return true
+			return false
 		})
 		if err != nil {
 			return nil, err
 		}
-		if truncated {
-			slog.Warn("result truncated; add a time or eid constraint", "table", ExecutionsName, "max_rows", MaxRows)
+		// What a generate returns is what osquery logs: those rows may now
+		// give way to others when the store is full (see store.MarkRead).
+		s.MarkRead(returned)
+		if cut != "" {
+			slog.Warn("result truncated; add a time or eid constraint", "table", ExecutionsName, "bound", cut,
+				"rows", len(rows), "bytes", bytes, "max_rows", MaxRows, "max_reply_bytes", MaxReplyBytes)
 		}
 		return rows, nil
 	}
@@ -114,6 +137,17 @@ func executionsFilter(qc table.QueryContext) (f store.Filter, ok bool) {
 	return f, true
 }
 
+// ReplyBytes is what row takes in a Thrift reply to osquery (binary
+// protocol): a 6-byte map header, and for each column its name and value
+// with the two 4-byte lengths that frame them.
+func ReplyBytes(row map[string]string) int {
+	n := 6
+	for k, v := range row {
+		n += 8 + len(k) + len(v)
+	}
+	return n
+}
+
 func executionRow(r *store.Row) map[string]string {
 	return map[string]string{
 		"eid":            strconv.FormatUint(r.EID, 10),
@@ -133,6 +167,7 @@ func executionRow(r *store.Row) map[string]string {
 		"source":         r.Source,
 		"fs_type":        r.FSType,
 		"path_truncated": boolInt(r.PathTruncated),
+		"truncated":      boolInt(r.Truncated),
 	}
 }
 

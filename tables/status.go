@@ -43,7 +43,16 @@ type SourceStatus struct {
 	LostBuffers int64
 	// Warning says why a running source may not see everything (process
 	// creation auditing off, Sysmon missing, osquery's table disabled).
-	Warning string
+	Warning      string
+	DroppedBytes int64 // rows dropped to stay within MaxBytes
+	// DroppedUnread counts rows dropped for a bound (rows or bytes) before
+	// any query read them: detections nobody saw. Alert when it grows.
+	DroppedUnread int64
+	Unread        int64 // rows held that no query has returned yet
+	Bytes         int64 // bytes held (each row counted by its reply size)
+	MaxBytes      int64
+	Truncated     int64 // rows stored with a string cut to the per-string cap
+	Duplicates    int64 // detections not added again (idempotent replays)
 }
 
 // StoreStatus describes s as a status row, the way osquery_events reports
@@ -51,8 +60,8 @@ type SourceStatus struct {
 func StoreStatus(s *store.Store) SourceStatus {
 	st := s.Stats()
 	state := "ok"
-	if st.Rows >= st.MaxEvents {
-		state = "full" // each new detection now pushes out the oldest
+	if st.Rows >= st.MaxEvents || st.Bytes >= st.MaxBytes-store.MaxRowBytes {
+		state = "full" // each new detection now pushes out another
 	}
 	return SourceStatus{
 		Type:           "store",
@@ -61,11 +70,18 @@ func StoreStatus(s *store.Store) SourceStatus {
 		Started:        st.Created,
 		EventsRead:     int64(st.Added),
 		Detections:     int64(st.Rows),
-		Dropped:        int64(st.DroppedCap + st.DroppedExpired),
+		Dropped:        int64(st.DroppedCap + st.DroppedBytes + st.DroppedExpired),
 		DroppedCap:     int64(st.DroppedCap),
 		DroppedExpired: int64(st.DroppedExpired),
 		MaxEvents:      int64(st.MaxEvents),
 		ExpirySeconds:  int64(st.Expiry / time.Second),
+		DroppedBytes:   int64(st.DroppedBytes),
+		DroppedUnread:  int64(st.DroppedUnread),
+		Unread:         int64(st.Unread),
+		Bytes:          st.Bytes,
+		MaxBytes:       st.MaxBytes,
+		Truncated:      int64(st.Truncated),
+		Duplicates:     int64(st.Duplicates),
 	}
 }
 
@@ -86,7 +102,7 @@ func Status(f func() []SourceStatus) Table {
 		table.BigIntColumn("started", withDesc("When the source (or store) started, Unix seconds; 0 if not started")),
 		table.BigIntColumn("events_read", withDesc("Records read; for the store, detections ever added")),
 		table.BigIntColumn("detections", withDesc("Detections produced; for the store, rows held now")),
-		table.BigIntColumn("dropped", withDesc("Events dropped; for the store, rows dropped (cap + expiry)")),
+		table.BigIntColumn("dropped", withDesc("Events dropped; for the store, rows dropped (cap + bytes + expiry)")),
 		table.BigIntColumn("errors", withDesc("Bad records and other errors")),
 		table.TextColumn("last_error", withDesc("The latest error, or why the source is not running")),
 		table.BigIntColumn("dropped_cap", withDesc("Store only: rows dropped to stay within max_events")),
@@ -96,6 +112,13 @@ func Status(f func() []SourceStatus) Table {
 		table.BigIntColumn("restarts", withDesc("Times a live or osquery source was started again after it failed")),
 		table.BigIntColumn("lost_buffers", withDesc("ETW real-time buffers lost whole (many events each; not in dropped)")),
 		table.TextColumn("warning", withDesc("Why a running source may miss events (auditing off, Sysmon missing, ...)")),
+		table.BigIntColumn("dropped_bytes", withDesc("Store only: rows dropped to stay within max_bytes")),
+		table.BigIntColumn("dropped_unread", withDesc("Store only: rows dropped for max_events or max_bytes before any query read them; alert when above 0")),
+		table.BigIntColumn("unread", withDesc("Store only: rows held that no query has returned yet")),
+		table.BigIntColumn("bytes", withDesc("Store only: bytes held (each row counted by the size of its query reply)")),
+		table.BigIntColumn("max_bytes", withDesc("Store only: the byte budget")),
+		table.BigIntColumn("truncated", withDesc("Store only: rows stored with a string cut to the 8 KiB per-string cap")),
+		table.BigIntColumn("duplicates", withDesc("Store only: detections not added again because the store already had them (replays)")),
 	}
 	gen := func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
 		if f == nil {
@@ -146,5 +169,12 @@ func statusRow(s *SourceStatus) map[string]string {
 		"restarts":        i(s.Restarts),
 		"lost_buffers":    i(s.LostBuffers),
 		"warning":         escape.Text(s.Warning),
+		"dropped_bytes":   i(s.DroppedBytes),
+		"dropped_unread":  i(s.DroppedUnread),
+		"unread":          i(s.Unread),
+		"bytes":           i(s.Bytes),
+		"max_bytes":       i(s.MaxBytes),
+		"truncated":       i(s.Truncated),
+		"duplicates":      i(s.Duplicates),
 	}
 }

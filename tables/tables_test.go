@@ -189,7 +189,7 @@ func TestExecutionsRowContent(t *testing.T) {
 		"path": `\Device\Mup\tsclient\c\b.exe`, "cmdline": `"\Device\Mup\tsclient\c\b.exe" /q`,
 		"cwd": `C:\Users\alice\`, "parent_path": `C:\Windows\explorer.exe`, "username": `CORP\alice`,
 		"hostname": "ws1", "sha256": strings.Repeat("ab", 32), "client_drive": "c", "share_path": `\b.exe`,
-		"form": "kernel", "source": "sysmon", "fs_type": "", "path_truncated": "0",
+		"form": "kernel", "source": "sysmon", "fs_type": "", "path_truncated": "0", "truncated": "0",
 	}
 	if fmt.Sprint(rows[0]) != fmt.Sprint(want) {
 		t.Errorf("row = %v\nwant  %v", rows[0], want)
@@ -231,7 +231,7 @@ func TestExecutionsColumns(t *testing.T) {
 	tbl := Executions(store.New(store.Options{}))
 	want := "eid BIGINT, time BIGINT, pid BIGINT, parent BIGINT, path TEXT, cmdline TEXT, cwd TEXT, " +
 		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT, " +
-		"fs_type TEXT, path_truncated INTEGER"
+		"fs_type TEXT, path_truncated INTEGER, truncated INTEGER"
 	var got []string
 	for _, c := range tbl.Columns {
 		got = append(got, c.Name+" "+string(c.Type))
@@ -263,6 +263,16 @@ func TestStatus(t *testing.T) {
 	clock := time.Unix(1_700_000_000, 0)
 	s := store.New(store.Options{MaxEvents: 2, Expiry: 10 * time.Minute, Now: func() time.Time { return clock }})
 	fill(s) // 5 rows into a cap of 2
+	bytes := strconv.FormatInt(s.Stats().Bytes, 10)
+	// storeOnly are the store's own columns, zero on a source row.
+	storeOnly := func(m map[string]string) map[string]string {
+		for _, k := range []string{"dropped_bytes", "dropped_unread", "unread", "bytes", "max_bytes", "truncated", "duplicates"} {
+			if _, ok := m[k]; !ok {
+				m[k] = "0"
+			}
+		}
+		return m
+	}
 	tests := []struct {
 		name string
 		f    func() []SourceStatus
@@ -272,30 +282,31 @@ func TestStatus(t *testing.T) {
 		{"no source", func() []SourceStatus {
 			return []SourceStatus{NoSource("no sources configured"), StoreStatus(s)}
 		}, []map[string]string{
-			{"type": "none", "target": "", "state": "unconfigured", "started": "0", "events_read": "0", "detections": "0",
+			storeOnly(map[string]string{"type": "none", "target": "", "state": "unconfigured", "started": "0", "events_read": "0", "detections": "0",
 				"dropped": "0", "errors": "0", "last_error": "no sources configured",
-				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""},
-			{"type": "store", "target": "tsclient_executions", "state": "full", "started": "1700000000", "events_read": "5",
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""}),
+			storeOnly(map[string]string{"type": "store", "target": "tsclient_executions", "state": "full", "started": "1700000000", "events_read": "5",
 				"detections": "2", "dropped": "3", "errors": "0", "last_error": "",
-				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600", "restarts": "0", "lost_buffers": "0", "warning": ""},
+				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600", "restarts": "0", "lost_buffers": "0", "warning": "",
+				"dropped_unread": "3", "unread": "2", "bytes": bytes, "max_bytes": "67108864"}),
 		}},
 		{"file source", func() []SourceStatus {
 			return []SourceStatus{{Type: "file", Target: "/var/log/x.evtx", State: "done", Started: clock,
 				EventsRead: 120, Detections: 3, Errors: 1, LastError: "x.evtx: record 7: bad"}}
 		}, []map[string]string{
-			{"type": "file", "target": "/var/log/x.evtx", "state": "done", "started": "1700000000", "events_read": "120",
+			storeOnly(map[string]string{"type": "file", "target": "/var/log/x.evtx", "state": "done", "started": "1700000000", "events_read": "120",
 				"detections": "3", "dropped": "0", "errors": "1", "last_error": "x.evtx: record 7: bad",
-				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""},
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": ""}),
 		}},
 		{"live source restarting", func() []SourceStatus {
 			return []SourceStatus{{Type: "etw", Target: "etw: session tsclientwatch-process-1-2-3", State: "restarting", Started: clock,
 				EventsRead: 7, Dropped: 4, Errors: 2, LastError: "etw: session ended without being asked to",
 				Restarts: 2, LostBuffers: 3, Warning: "another provider was enabled on this session from outside"}}
 		}, []map[string]string{
-			{"type": "etw", "target": "etw: session tsclientwatch-process-1-2-3", "state": "restarting", "started": "1700000000", "events_read": "7",
+			storeOnly(map[string]string{"type": "etw", "target": "etw: session tsclientwatch-process-1-2-3", "state": "restarting", "started": "1700000000", "events_read": "7",
 				"detections": "0", "dropped": "4", "errors": "2", "last_error": "etw: session ended without being asked to",
 				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "2", "lost_buffers": "3",
-				"warning": "another provider was enabled on this session from outside"},
+				"warning": "another provider was enabled on this session from outside"}),
 		}},
 		// Review E9: file and mount names and decoder errors quoting log
 		// content are escaped before osquery sees them.
@@ -304,11 +315,11 @@ func TestStatus(t *testing.T) {
 				LastError: "d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n",
 				Warning:   "Sysmon channel \x1b[2J missing"}}
 		}, []map[string]string{
-			{"type": "live", "target": `/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives`, "state": "running", "started": "0",
+			storeOnly(map[string]string{"type": "live", "target": `/tmp/u2/\x1b]0;PWNED\x07/thinclient_drives`, "state": "running", "started": "0",
 				"events_read": "0", "detections": "0", "dropped": "0", "errors": "0",
 				"last_error":  `d1/evil\x1b[5m\u009b\u202e.json: attribute attr of <Bad\x1b[5m> is not quoted\n`,
 				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0",
-				"warning": `Sysmon channel \x1b[2J missing`},
+				"warning": `Sysmon channel \x1b[2J missing`}),
 		}},
 	}
 	for _, tt := range tests {

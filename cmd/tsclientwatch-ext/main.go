@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		level.Set(slog.LevelDebug)
 	}
 
-	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, Expiry: cfg.Store.Expiry})
+	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry})
 	status := func() []tables.SourceStatus { return problems }
 	if len(problems) == 0 {
 		status = nil // the extension reports "no source configured"

@@ -110,7 +110,7 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 		return &exitCodeError{code: exitError, err: fmt.Errorf("detector: %w", err)}
 	}
 	defer closeDetector()
-	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, Expiry: cfg.Store.Expiry})
+	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry})
 	c, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
 		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), OpenOsquery: collect.OsqueryOpener(osqueryevents.DefaultSocket()),
 		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
