@@ -82,6 +82,40 @@ type Event struct {
 	// PathTruncated says the watcher could not read the whole path:
 	// Executable keeps the start and the end and marks the gap with "…".
 	PathTruncated bool
+
+	// Attribution: which logon session and which RDP client the process
+	// belongs to (docs/attribution.md). Readers fill what the record
+	// itself carries; the session tracker (package session) fills the
+	// client of a detection from the logon and session events of the
+	// same input set.
+
+	// LogonID is the logon session the process runs in; 0 unknown.
+	LogonID LogonID
+	// SessionID is the Windows terminal session, or the xrdp display
+	// number on Linux; the zero value is unknown.
+	SessionID SessionID
+	// ClientName and ClientAddress name the RDP client connected to the
+	// session when the process started, as the source wrote them
+	// ("LOCAL", "-" and loopback addresses are kept; see
+	// CanonicalAddress); empty when unknown.
+	ClientName    string
+	ClientAddress string
+	// LogonTime is when the logon session began, in Unix seconds; 0 when
+	// no source tells.
+	LogonTime int64
+	// Attribution says where ClientName and ClientAddress came from (the
+	// Attribution* constants); empty when no client is known. A session
+	// event carries the name of its own kind ("4624", "4778", "4779",
+	// "4634", "4608", "lsm").
+	Attribution string
+	// SessionChange marks a logon or session event the tracker learns
+	// from; SessionNone on every other event.
+	SessionChange SessionChange
+	// LinkedLogonID is, on a logon event, the other logon of a UAC
+	// split-token pair (4624 TargetLinkedLogonId): an administrator's
+	// elevated programs run under it. 0 when none.
+	LinkedLogonID LogonID
+
 	// Inferred marks the fields above that an ECS reader derived instead of
 	// reading them where an ECS query looks. Strict mode reproduces such a
 	// query (Elastic's), so it does not match an event with any mark.

@@ -57,6 +57,16 @@ const (
 	fWinlogComputer
 	fWinlogEventData
 	fWinlogRecordID
+	fExtAuthenticationID
+	fSessionInfoID
+	fSessionInfoClientAddress
+	fSessionInfoRelativeLogonTime
+	fWinlogLogonID
+	fWinlogLogonType
+	fWinlogUserData
+	fSourceIP
+	fSourceDomain
+	fM365LogonID
 	nFields
 )
 
@@ -94,6 +104,17 @@ var fieldNames = [nFields]string{
 	fWinlogComputer:    "winlog.computer_name",
 	fWinlogEventData:   "winlog.event_data",
 	fWinlogRecordID:    "winlog.record_id",
+
+	fExtAuthenticationID:          "process.Ext.authentication_id",
+	fSessionInfoID:                "process.Ext.session_info.id",
+	fSessionInfoClientAddress:     "process.Ext.session_info.client_address",
+	fSessionInfoRelativeLogonTime: "process.Ext.session_info.relative_logon_time",
+	fWinlogLogonID:                "winlog.logon.id",
+	fWinlogLogonType:              "winlog.logon.type",
+	fWinlogUserData:               "winlog.user_data",
+	fSourceIP:                     "source.ip",
+	fSourceDomain:                 "source.domain",
+	fM365LogonID:                  "m365_defender.event.logon.id",
 }
 
 // lookup classifies a dotted path: the field it names (>= 0), isPrefix for
@@ -170,7 +191,28 @@ func lookup(path []byte) int {
 		return fWinlogEventData
 	case "winlog.record_id":
 		return fWinlogRecordID
-	case "agent", "data_stream", "event", "host", "host.os", "process", "process.hash", "process.parent", "process.user", "user", "winlog":
+	case "process.Ext.authentication_id":
+		return fExtAuthenticationID
+	case "process.Ext.session_info.id":
+		return fSessionInfoID
+	case "process.Ext.session_info.client_address":
+		return fSessionInfoClientAddress
+	case "process.Ext.session_info.relative_logon_time":
+		return fSessionInfoRelativeLogonTime
+	case "winlog.logon.id":
+		return fWinlogLogonID
+	case "winlog.logon.type":
+		return fWinlogLogonType
+	case "winlog.user_data":
+		return fWinlogUserData
+	case "source.ip":
+		return fSourceIP
+	case "source.domain":
+		return fSourceDomain
+	case "m365_defender.event.logon.id":
+		return fM365LogonID
+	case "agent", "data_stream", "event", "host", "host.os", "process", "process.hash", "process.parent", "process.user", "user", "winlog",
+		"process.Ext", "process.Ext.session_info", "winlog.logon", "source", "m365_defender", "m365_defender.event", "m365_defender.event.logon":
 		return isPrefix
 	}
 	return notWanted
@@ -191,6 +233,7 @@ type Mapper struct {
 	scratch []byte
 	visit   func(key []byte, v *fastjson.Value)
 	sb      strings.Builder
+	attr    map[string]string // winlog values for attribution, reused
 }
 
 // Interning slots: one per field, plus the joined DOMAIN\name.
@@ -318,6 +361,7 @@ func (m *Mapper) fill(ev *detector.Event) error {
 	if !declared {
 		ev.Inferred |= detector.InferredHostOS
 	}
+	m.attribution(ev)
 	return nil
 }
 

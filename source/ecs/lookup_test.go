@@ -23,7 +23,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("lookup(%q) = %d, want isPrefix", p, got)
 		}
 	}
-	for _, s := range []string{"", "process.Ext", "Process", "process.parent.thread", "host.os.name", "event.kind"} {
+	for _, s := range []string{"", "process.Ext.code_signature", "Process", "process.parent.thread", "host.os.name", "event.kind"} {
 		if got := lookup([]byte(s)); got != notWanted {
 			t.Errorf("lookup(%q) = %d, want notWanted", s, got)
 		}

@@ -244,6 +244,9 @@ func TestRealSysmonEvent(t *testing.T) {
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
 		RecordID:         11886324,
+		LogonID:          0x529ae3,
+		SessionID:        detector.SessionOf(2),
+		LogonTime:        1761302159, // from LogonGuid: 2025-10-24T10:35:59Z
 	}
 	inputs := map[string][]byte{
 		"DecodeEvent": []byte(xmlText),

@@ -119,6 +119,9 @@ var (
 		Source:           winevent.ChannelSysmon,
 		RecordID:         48213,
 		SHA256:           "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		LogonID:          0xd3c8f,
+		SessionID:        detector.SessionOf(2),
+		LogonTime:        0x65f21a2b, // from LogonGuid {6f1c2a3b-1a2b-65f2-8f3c-0d0000000000}
 	}
 	securityPositive = winevent.Record{
 		Provider: winevent.ProviderSecurity,
@@ -152,6 +155,7 @@ var (
 		HostOS:           detector.OSWindows,
 		Source:           winevent.ChannelSecurity,
 		RecordID:         913554,
+		LogonID:          0x3e7a1, // SubjectLogonId: TargetLogonId is 0x0
 	}
 )
 

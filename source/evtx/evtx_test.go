@@ -80,6 +80,7 @@ func TestRealFiles(t *testing.T) {
 				ParentExecutable: `C:\Windows\System32\cmd.exe`,
 				User:             `OFFSEC\admmig`, Host: "fs01.offsec.lan", HostOS: detector.OSWindows,
 				Source: "Security", RecordID: 1829536,
+				LogonID: 0x13b593d, // SubjectLogonId 20666685: TargetLogonId is 0
 			},
 		},
 		{
@@ -97,6 +98,7 @@ func TestRealFiles(t *testing.T) {
 				HostOS: detector.OSWindows, Source: "Microsoft-Windows-Sysmon/Operational",
 				SHA256:   "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
 				RecordID: 11886324,
+				LogonID:  0x529ae3, SessionID: detector.SessionOf(2), LogonTime: 1761302159,
 			},
 			wantTrim: true,
 		},

@@ -101,6 +101,10 @@ func TestSharedECS(t *testing.T) {
 			User:             `NT AUTHORITY\SYSTEM`, Host: "data-viz-win-1", HostOS: "windows",
 			Source: "endpoint.events.process",
 			SHA256: "cb19fd67b1d028e01f54c426a0924528c4a8d8ed8996cfe0ee0c6e45285436a1",
+			// process.Ext.authentication_id and session_info (id 1,
+			// client_address 127.0.0.1, relative_logon_time 0.1 s).
+			LogonID: 0x3e7, SessionID: detector.SessionOf(1), ClientAddress: "127.0.0.1",
+			Attribution: detector.AttributionEvent, LogonTime: ts("2022-04-04T18:53:08Z").Unix(),
 		}},
 		{"winlogbeat_sysmon-12-processcreate.evtx.golden.json", detector.Event{
 			Time: ts("2020-10-27T20:00:14.32Z"), Type: detector.TypeStart,
@@ -112,6 +116,8 @@ func TestSharedECS(t *testing.T) {
 			User:             `VAGRANT\vagrant`, Host: "vagrant",
 			HostOS: "windows", // implied by winlog.channel: the document has no host.os
 			Source: "sysmon", RecordID: 20, Inferred: detector.InferredHostOS,
+			// winlog.event_data LogonId, TerminalSessionId, LogonGuid.
+			LogonID: 0x2c9e7, SessionID: detector.SessionOf(1), LogonTime: 1603825629,
 		}},
 		{"winlogbeat_security-windows2019_4688_Process_Created.golden.json", detector.Event{
 			Time: ts("2019-11-14T17:10:15.1515514Z"), Type: detector.TypeStart,
@@ -121,6 +127,7 @@ func TestSharedECS(t *testing.T) {
 			ParentExecutable: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,
 			User:             `VAGRANT\vagrant`, Host: "vagrant", HostOS: "windows",
 			Source: "security", RecordID: 5010, Inferred: detector.InferredHostOS, // implied by winlog.channel
+			LogonID: 0x274a2, // SubjectLogonId: TargetLogonId is 0x0
 		}},
 	}
 	for _, tt := range tests {
@@ -155,6 +162,9 @@ func TestSigmaSysmon(t *testing.T) {
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "a807b535f7176642fc87911d185c10b00981388cda68f5b8e2ff4c73ff514352",
 		RecordID:         11886324,
+		LogonID:          0x529ae3,
+		SessionID:        detector.SessionOf(2),
+		LogonTime:        1761302159,
 	}
 	if len(res.events) != 1 || res.events[0] != want {
 		t.Fatalf("events:\n got %+v\nwant [%+v]", res.events, want)
@@ -198,6 +208,9 @@ func TestOTRF(t *testing.T) {
 		Source:           "Microsoft-Windows-Sysmon/Operational",
 		SHA256:           "3f9befad2fdad5d2dc4cebd61a909f45f5ef5e900256bba51fe30d8fe2d63cb6",
 		RecordID:         3402903, // RecordNumber in the flat export
+		LogonID:          0x10ac67,
+		SessionID:        detector.SessionOf(2),
+		LogonTime:        0x5f6922a8, // LogonGuid {b34bc01c-22a8-5f69-67ac-100000000000}
 	}
 	if sysmon[0] != wantSysmon {
 		t.Errorf("first Sysmon 1:\n got %+v\nwant %+v", sysmon[0], wantSysmon)
@@ -214,6 +227,7 @@ func TestOTRF(t *testing.T) {
 		HostOS:           "windows",
 		Source:           "security",
 		RecordID:         821619,
+		LogonID:          0x10ac67, // TargetLogonId over SubjectLogonId 0x3e7
 	}
 	if security[0] != wantSecurity {
 		t.Errorf("first 4688:\n got %+v\nwant %+v", security[0], wantSecurity)

@@ -91,11 +91,13 @@ func (r *Record) Event(ev *detector.Event) {
 		if img := d["Image"]; img != "" {
 			ev.Executable = img
 		}
+		r.Attribute(ev)
 		return
 	}
 	if ev.User == "" {
 		ev.User = r.UserSID
 	}
+	r.Attribute(ev)
 }
 
 // joinUser renders DOMAIN\name, leaving out the "-" placeholders Windows

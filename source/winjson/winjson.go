@@ -131,6 +131,12 @@ func (m *Mapper) evtxDump(e *fastjson.Value) error {
 	}
 	ed := e.Get("EventData")
 	if ed == nil || ed.Type() == fastjson.TypeNull {
+		if ud := e.Get("UserData"); ud != nil && ud.Type() == fastjson.TypeObject {
+			// UserData holds one provider-defined element
+			// (LocalSessionManager's EventXML); its leaves stand in for
+			// EventData's named values, as in the EVTX and XML readers.
+			userData(ud, r.Data, 0)
+		}
 		return nil
 	}
 	o, err := ed.Object()
@@ -173,6 +179,34 @@ func (m *Mapper) evtxDump(e *fastjson.Value) error {
 		r.Data[string(key)] = s
 	})
 	return m.err
+}
+
+// maxUserDataDepth bounds the walk of UserData: providers nest their
+// values two or three levels deep.
+const maxUserDataDepth = 4
+
+// userData stores the scalar leaves of v under their own names (the first
+// of a name wins), leaving out attributes and values it cannot read.
+func userData(v *fastjson.Value, out map[string]string, depth int) {
+	o, err := v.Object()
+	if err != nil || depth > maxUserDataDepth {
+		return
+	}
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if len(key) > 0 && key[0] == '#' {
+			return
+		}
+		if v.Type() == fastjson.TypeObject && v.Get("#text") == nil {
+			userData(v, out, depth+1)
+			return
+		}
+		if _, dup := out[string(key)]; dup {
+			return
+		}
+		if s, err := value(v); err == nil {
+			out[string(key)] = s
+		}
+	})
 }
 
 // Header keys of the flat shape, and what the mapping reads from each.

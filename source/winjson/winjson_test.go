@@ -148,3 +148,57 @@ func TestRecordErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionEvents: LocalSessionManager events keep their values in
+// UserData/EventXML (evtx_dump writes it nested, with the element's
+// attributes); NXLog flattens them like EventData. Both reach the shared
+// mapping as session events.
+func TestSessionEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want detector.Event
+	}{
+		{
+			name: "evtx_dump LocalSessionManager 21",
+			doc: `{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},
+				"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-TerminalServices-LocalSessionManager","Guid":"5D896912-022D-40AA-A3A8-4FA5515C76D7"}},
+				"EventID":21,"Channel":"Microsoft-Windows-TerminalServices-LocalSessionManager/Operational","Computer":"FS01.offsec.lan",
+				"TimeCreated":{"#attributes":{"SystemTime":"2021-05-14T20:30:00.000000Z"}},"EventRecordID":310},
+				"UserData":{"EventXML":{"#attributes":{"xmlns":"Event_NS"},"User":"OFFSEC\\admmig","SessionID":3,"Address":"10.23.23.9"}}}}`,
+			want: detector.Event{Time: time.Date(2021, 5, 14, 20, 30, 0, 0, time.UTC), Host: "FS01.offsec.lan", User: `OFFSEC\admmig`,
+				Source: "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational", RecordID: 310,
+				SessionID: detector.SessionOf(3), ClientAddress: "10.23.23.9", LogonTime: 1621024200,
+				Attribution: "lsm", SessionChange: detector.SessionLogon},
+		},
+		{
+			name: "NXLog flat 4778",
+			doc: `{"EventID":4778,"SourceName":"Microsoft-Windows-Security-Auditing","Channel":"Security","Hostname":"WORKSTATION5.theshire.local",
+				"@timestamp":"2020-09-22T08:38:05.699Z","LogonID":"0x10ac67","ClientName":"robertos-mbp","ClientAddress":"1.2.3.4",
+				"AccountName":"pgustavo","AccountDomain":"THESHIRE","SessionName":"RDP-Tcp#2"}`,
+			want: detector.Event{Time: time.Date(2020, 9, 22, 8, 38, 5, 699e6, time.UTC), Host: "WORKSTATION5.theshire.local",
+				User: `THESHIRE\pgustavo`, Source: "Security", LogonID: 0x10ac67, ClientName: "robertos-mbp", ClientAddress: "1.2.3.4",
+				Attribution: "4778", SessionChange: detector.SessionReconnect},
+		},
+		{
+			name: "NXLog flat LocalSessionManager 24",
+			doc: `{"EventID":24,"SourceName":"Microsoft-Windows-TerminalServices-LocalSessionManager","Channel":"Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+				"Hostname":"pc1","@timestamp":"2020-09-22T08:40:00Z","User":"PC1\\bob","SessionID":"2","Address":"1.2.3.4"}`,
+			want: detector.Event{Time: time.Date(2020, 9, 22, 8, 40, 0, 0, time.UTC), Host: "pc1", User: `PC1\bob`,
+				Source:    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+				SessionID: detector.SessionOf(2), ClientAddress: "1.2.3.4", Attribution: "lsm", SessionChange: detector.SessionDisconnect},
+		},
+	}
+	var m winjson.Mapper
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev detector.Event
+			if err := m.Map(parse(t, tt.doc), &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev != tt.want {
+				t.Errorf("got\n%+v\nwant\n%+v", ev, tt.want)
+			}
+		})
+	}
+}
