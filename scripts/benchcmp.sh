@@ -23,6 +23,7 @@ benchstat=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 root=$(git rev-parse --show-toplevel)
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 tree=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1 || true' EXIT
 git -C "$root" worktree add --quiet --detach "$tree" "$base"

@@ -169,6 +169,12 @@ type Store struct {
 	stale     int      // index entries of dead rows
 	truncated uint64
 	dups      uint64
+	cursors   map[string][]byte
+	held      map[int64]*Row // rows held back from queries (Hold)
+	heldID    int64          // the last id Hold gave
+
+	w         *writer // the durable side; nil in memory
+	closeOnce sync.Once
 
 	added, droppedCap, droppedBytes, droppedExpired, droppedUnread uint64
 }
@@ -201,6 +207,8 @@ func New(opts Options) *Store {
 		now:       opts.Now,
 		nextEID:   1,
 		owners:    make(map[string]*owner),
+		cursors:   make(map[string][]byte),
+		held:      make(map[int64]*Row),
 	}
 	if s.maxEvents <= 0 {
 		s.maxEvents = DefaultMaxEvents
@@ -224,28 +232,9 @@ func New(opts Options) *Store {
 // Add stores detections in order, assigning each the next eid. A detection
 // whose identity the store holds or dropped recently is skipped (counted
 // in Stats.Duplicates). Rows beyond MaxEvents or MaxBytes push out others
-// (see the package documentation for which).
-func (s *Store) Add(ds ...detector.Detection) {
-	if len(ds) == 0 {
-		return
-	}
-	now := s.now()
-	rows := prepare(ds, now)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(now)
-	for _, r := range rows {
-		if !s.ids.admit(r.ident) {
-			s.dups++
-			continue
-		}
-		r.EID = s.nextEID
-		s.nextEID++
-		s.publishLocked(r)
-	}
-	s.enforceLocked()
-	s.compactLocked()
-}
+// (see the package documentation for which). Without a database the rows
+// are visible when Add returns; with one, once written (see Commit).
+func (s *Store) Add(ds ...detector.Detection) { s.Commit(ds) }
 
 // prepare turns detections into rows outside any lock: copying, capping and
 // hashing is the costly part and touches nothing shared.
@@ -419,6 +408,7 @@ func (s *Store) dropLocked(r *Row, why dropReason) {
 		o.compact()
 	}
 	s.ids.bury(r.ident)
+	s.noteDropLocked(r)
 }
 
 // enforceLocked drops rows until both bounds hold: a read row of the
@@ -458,6 +448,7 @@ func (s *Store) MarkRead(rs []*Row) {
 		s.unread--
 		r.owner.addRead(r)
 		s.withRead.update(r.owner)
+		s.noteReadLocked(r)
 	}
 }
 
