@@ -69,6 +69,7 @@ type Config struct {
 	Store    Store
 	Plugin   Plugin
 	Input    Input
+	State    State
 	// File is the configuration file that was read, "" when none was.
 	File string
 }
@@ -108,6 +109,30 @@ type Store struct {
 	Expiry    time.Duration // drop detections older than this
 }
 
+// State says where the extension keeps what must survive a restart: the
+// detections and where each source stopped reading.
+type State struct {
+	// Dir is the state directory; empty keeps everything in memory.
+	Dir string
+}
+
+// DefaultStateDir returns the state directory used unless state.dir says
+// otherwise: /var/lib/tsclientwatch on Linux, /var/db/tsclientwatch on
+// macOS, %ProgramData%\tsclientwatch\state on Windows.
+func DefaultStateDir() string {
+	switch runtime.GOOS {
+	case "windows":
+		dir := os.Getenv("ProgramData")
+		if dir == "" {
+			dir = `C:\ProgramData`
+		}
+		return filepath.Join(dir, "tsclientwatch", "state")
+	case "darwin":
+		return "/var/db/tsclientwatch"
+	}
+	return "/var/lib/tsclientwatch"
+}
+
 // Plugin selects an out-of-process detector (hashicorp/go-plugin).
 type Plugin struct {
 	Path            string // plugin binary; empty runs the rule in process
@@ -122,6 +147,7 @@ func Default() Config {
 		Log:      Log{Level: "info"},
 		Store:    Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: time.Hour},
 		Input:    Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
+		State:    State{Dir: DefaultStateDir()},
 	}
 }
 

@@ -179,6 +179,7 @@ var full = Config{
 		{Type: "osquery", Interval: 30 * time.Second, Table: "bpf_process_events", Socket: "/var/osquery/osquery.em"},
 	},
 	Store:  Store{MaxEvents: 1000, MaxBytes: 8 << 20, Expiry: 90 * time.Minute},
+	State:  State{Dir: "/srv/tsclientwatch"},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
 	Input:  Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
 }
@@ -207,6 +208,8 @@ store:
   max_events: 1000
   max_bytes: 8388608
   expiry: 1h30m
+state:
+  dir: /srv/tsclientwatch
 input:
   max_record_bytes: 1048576
   max_spool: 8589934592
@@ -215,7 +218,7 @@ plugin:
   sha256: ` + strings.ToUpper(sum) + "\n"},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}, {type: osquery, interval: 30s, table: bpf_process_events, socket: /var/osquery/osquery.em}]\n" +
-			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
+			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\nstate: {dir: /srv/tsclientwatch}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -238,6 +241,8 @@ socket = "/var/osquery/osquery.em"
 max_events = 1000
 max_bytes = 8388608
 expiry = "90m"
+[state]
+dir = "/srv/tsclientwatch"
 [input]
 max_record_bytes = 1048576
 max_spool = 8589934592
@@ -249,6 +254,7 @@ sha256 = "` + sum + `"
 "log": {"level": "debug"},
 "sources": [{"type": "file", "path": "/var/log/sysmon.evtx", "follow": true}, {"type": "ebpf"}, {"type": "osquery", "Interval": "30s", "table": "bpf_process_events", "socket": "/var/osquery/osquery.em"}],
 "store": {"max_events": 1000, "max_bytes": 8388608, "expiry": "90m"},
+"state": {"dir": "/srv/tsclientwatch"},
 "input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
 	}
@@ -400,6 +406,10 @@ func TestInvalid(t *testing.T) {
 		{name: "max_spool too small", file: "input: {max_spool: 65536}", key: "input.max_spool", value: "65536 is out of range", allowed: "want a whole number of bytes from 1048576 to 68719476736"},
 		{name: "max_spool too large env", env: map[string]string{"TSCLIENTWATCH_INPUT_MAX_SPOOL": "68719476737"}, key: "input.max_spool", value: `"68719476737" is out of range`, allowed: "want a whole number of bytes from 1048576 to 68719476736", origin: "environment TSCLIENTWATCH_INPUT_MAX_SPOOL"},
 		{name: "max_spool unit", file: "input: {max_spool: 512MiB}", key: "input.max_spool", value: `"512MiB" is not a whole number`, allowed: "want a whole number of bytes from 1048576 to 68719476736"},
+		// state.dir
+		{name: "state dir relative", file: "state: {dir: var/lib/x}", key: "state.dir", value: `"var/lib/x" is not an absolute path`, allowed: "want an absolute directory path"},
+		{name: "state dir blank env", env: map[string]string{"TSCLIENTWATCH_STATE_DIR": "  "}, key: "state.dir", value: `"  " is not an absolute path`, allowed: "want an absolute directory path", origin: "environment TSCLIENTWATCH_STATE_DIR"},
+		{name: "state dir number", file: "state: {dir: 5}", key: "state.dir", value: "5 is not a string", allowed: "want an absolute directory path"},
 		// store.max_bytes
 		{name: "max_bytes too small", file: "store: {max_bytes: 4096}", key: "store.max_bytes", value: "4096 is out of range", allowed: "want a whole number of bytes from 1048576 to 17179869184"},
 		{name: "max_bytes too large env", env: map[string]string{"TSCLIENTWATCH_STORE_MAX_BYTES": "17179869185"}, key: "store.max_bytes", value: `"17179869185" is out of range`, allowed: "want a whole number of bytes from 1048576 to 17179869184", origin: "environment TSCLIENTWATCH_STORE_MAX_BYTES"},
@@ -659,5 +669,32 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := Load(opts); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestStateDir(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"default", "log: {level: info}\n", nil, DefaultStateDir()},
+		{"empty keeps memory only", "state: {dir: \"\"}\n", nil, ""},
+		{"file", "state: {dir: /srv/x}\n", nil, "/srv/x"},
+		{"environment over file", "state: {dir: /srv/x}\n", map[string]string{"TSCLIENTWATCH_STATE_DIR": "/srv/y"}, "/srv/y"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := writeFile(t, "c.yaml", tt.file+"\n")
+			cfg, err := load(t, Options{File: p, LookupEnv: func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.State.Dir != tt.want {
+				t.Errorf("state.dir = %q, want %q", cfg.State.Dir, tt.want)
+			}
+		})
 	}
 }

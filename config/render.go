@@ -15,6 +15,11 @@ type yamlConfig struct {
 	Store    yamlStore    `yaml:"store"`
 	Plugin   yamlPlugin   `yaml:"plugin"`
 	Input    yamlInput    `yaml:"input"`
+	State    yamlState    `yaml:"state"`
+}
+
+type yamlState struct {
+	Dir string `yaml:"dir"`
 }
 
 type yamlInput struct {
@@ -67,6 +72,7 @@ func (c Config) YAML() ([]byte, error) {
 		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, MaxBytes: c.Store.MaxBytes, Expiry: c.Store.Expiry.String()},
 		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
 		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
+		State:   yamlState{Dir: c.State.Dir},
 	}
 	for _, s := range c.Sources {
 		ys := yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow, Table: s.Table, Socket: s.Socket}

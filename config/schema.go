@@ -90,6 +90,8 @@ var schema = map[string]keyInfo{
 	"sources": {kind: kindSources,
 		want: "a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of " + wantSourceType},
 	"store.max_events": {kind: kindInt, def: 50000, env: true, want: fmt.Sprintf("a whole number from 1 to %d", MaxStoreEvents)},
+	"state.dir": {kind: kindString, def: DefaultStateDir(), env: true,
+		want: "an absolute directory path, or \"\" to keep detections in memory only"},
 	"store.max_bytes": {kind: kindInt, def: DefaultStoreBytes, env: true,
 		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinStoreBytes, int64(MaxStoreBytes))},
 	"input.max_record_bytes": {kind: kindInt, def: DefaultRecordBytes, env: true,
@@ -333,6 +335,12 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	}
 	if cfg.Store.MaxEvents < 1 || cfg.Store.MaxEvents > MaxStoreEvents {
 		return Config{}, valueError(o, "store.max_events", v.Get("store.max_events"), "is out of range")
+	}
+	if cfg.State.Dir, err = toString(o, "state.dir", v.Get("state.dir")); err != nil {
+		return Config{}, err
+	}
+	if d := cfg.State.Dir; d != "" && (strings.TrimSpace(d) == "" || !filepath.IsAbs(d)) {
+		return Config{}, valueError(o, "state.dir", d, "is not an absolute path")
 	}
 	maxBytes, err := toInt(o, "store.max_bytes", v.Get("store.max_bytes"))
 	if err != nil {

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/state"
 )
 
@@ -60,7 +64,7 @@ func TestRestartKeepsRowsAndEids(t *testing.T) {
 	d1 := userDet("alice", 1)
 	d1.Time = time.Date(1601, 1, 1, 0, 0, 0, 5, time.UTC) // FILETIME 0: before UnixNano's range
 	d2 := userDet("bob", 2)
-	d2.Time = time.Time{} // no event time
+	d2.Time = time.Time{}                            // no event time
 	d2.CommandLine = string([]byte{0xff, 0xfe, 'x'}) // not UTF-8
 	d3 := userDet("carol", 3)
 	d3.RecordID, d3.SHA256, d3.HostOS = 42, "ab", "windows"
@@ -285,5 +289,70 @@ func BenchmarkOpen50k(b *testing.B) {
 			b.Fatalf("%d rows loaded", st.Rows)
 		}
 		closeStore(b, s)
+	}
+}
+
+// TestDiskFullKeepsDetecting: when the disk fills, rows are still shown
+// (persistence "failing", counted as unpersisted); when room comes back
+// they are written, and a restart finds them all. CI runs it on a small
+// tmpfs.
+func TestDiskFullKeepsDetecting(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs a Linux tmpfs")
+	}
+	if os.Geteuid() != 0 {
+		testdir.SkipOutsideCI(t, "a small tmpfs mount needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	os.Mkdir(dir, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tsclientwatch-test", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	s := openAt(t, dir, Options{})
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 1500<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := func(i int64) detector.Detection {
+		d := userDet("alice", i)
+		d.CommandLine = strings.Repeat("c", 4000) + fmt.Sprint(i)
+		return d
+	}
+	n := int64(0)
+	for ; n < 2000 && s.Persistence().State != PersistFailing; n++ {
+		s.Add(big(n))
+		syncStore(t, s)
+	}
+	p := s.Persistence()
+	if p.State != PersistFailing || !strings.Contains(p.Err, "full") {
+		t.Fatalf("after %d rows: Persistence = %+v, want failing on a full disk", n, p)
+	}
+	// Detection goes on: new rows are visible at once.
+	for i := n; i < n+20; i++ {
+		s.Add(big(i))
+	}
+	n += 20
+	syncStore(t, s)
+	if st := s.Stats(); st.Rows != int(n) {
+		t.Fatalf("%d rows visible while the disk is full, want %d", st.Rows, n)
+	}
+	if p := s.Persistence(); p.Unpersisted < 21 {
+		t.Errorf("Persistence = %+v, want the rows since the failure counted as unpersisted", p)
+	}
+	os.Remove(filler)
+	deadline := time.Now().Add(time.Minute)
+	for s.Persistence().State != PersistOK && time.Now().Before(deadline) {
+		s.Commit(nil, Cursor{Source: "x", Value: []byte("nudge")})
+		time.Sleep(200 * time.Millisecond)
+	}
+	if p := s.Persistence(); p.State != PersistOK || p.Unpersisted != 0 {
+		t.Fatalf("after making room: %+v", p)
+	}
+	closeStore(t, s)
+	s = openAt(t, dir, Options{})
+	defer closeStore(t, s)
+	if st := s.Stats(); st.Rows != int(n) {
+		t.Errorf("%d rows after restart, want %d", st.Rows, n)
 	}
 }

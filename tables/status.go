@@ -53,12 +53,28 @@ type SourceStatus struct {
 	MaxBytes      int64
 	Truncated     int64 // rows stored with a string cut to the per-string cap
 	Duplicates    int64 // detections not added again (idempotent replays)
+	// Persistence is the store's durable state: memory, ok, failing or
+	// stalled (store.Persist*); StatePath the database file.
+	Persistence string
+	StatePath   string
+	Unpersisted int64 // rows shown but not yet written (failing, stalled)
+	Loaded      int64 // rows read back from the database at start
+
+	// GapStart and GapEnd bound the latest window in which a live source
+	// (which has no history to read back) was not watching: from the last
+	// moment it is known to have seen everything to when it started again
+	// after a restart. Zero when there was none.
+	GapStart, GapEnd time.Time
+	// Cursor describes where the source resumed or stands: a file's
+	// offset, the last record id, a bookmark.
+	Cursor string
 }
 
 // StoreStatus describes s as a status row, the way osquery_events reports
 // its publishers next to its subscribers.
 func StoreStatus(s *store.Store) SourceStatus {
 	st := s.Stats()
+	p := s.Persistence()
 	state := "ok"
 	if st.Rows >= st.MaxEvents || st.Bytes >= st.MaxBytes-store.MaxRowBytes {
 		state = "full" // each new detection now pushes out another
@@ -82,6 +98,11 @@ func StoreStatus(s *store.Store) SourceStatus {
 		MaxBytes:       st.MaxBytes,
 		Truncated:      int64(st.Truncated),
 		Duplicates:     int64(st.Duplicates),
+		Persistence:    p.State,
+		StatePath:      p.Path,
+		Unpersisted:    int64(p.Unpersisted),
+		Loaded:         int64(p.Loaded),
+		LastError:      p.Err,
 	}
 }
 
@@ -119,6 +140,13 @@ func Status(f func() []SourceStatus) Table {
 		table.BigIntColumn("max_bytes", withDesc("Store only: the byte budget")),
 		table.BigIntColumn("truncated", withDesc("Store only: rows stored with a string cut to the 8 KiB per-string cap")),
 		table.BigIntColumn("duplicates", withDesc("Store only: detections not added again because the store already had them (replays)")),
+		table.TextColumn("persistence", withDesc("Store only: memory (no state directory), ok, failing (writes fail: a full disk...; detection goes on) or stalled (a write hangs)")),
+		table.TextColumn("state_path", withDesc("Store only: the state database file")),
+		table.BigIntColumn("unpersisted", withDesc("Store only: rows shown but not yet written to the state database")),
+		table.BigIntColumn("loaded", withDesc("Store only: rows read back from the state database at start")),
+		table.BigIntColumn("gap_start", withDesc("Live sources: start of the latest window not watched (the last moment all was seen before a restart), Unix seconds; 0 if none")),
+		table.BigIntColumn("gap_end", withDesc("Live sources: end of that window (watching resumed), Unix seconds; 0 if none")),
+		table.TextColumn("cursor", withDesc("Where the source stands or resumed: file offset, last record id, bookmark")),
 	}
 	gen := func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
 		if f == nil {
@@ -146,6 +174,13 @@ func Status(f func() []SourceStatus) Table {
 // and decoder errors quoting log content, all attacker-controlled, and
 // osquery hands it on raw (osqueryi, JSON logs, Fleet's web UI), so it is
 // escaped here, once, for every consumer (escape.Text).
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
 func statusRow(s *SourceStatus) map[string]string {
 	var started int64
 	if !s.Started.IsZero() {
@@ -176,5 +211,12 @@ func statusRow(s *SourceStatus) map[string]string {
 		"max_bytes":       i(s.MaxBytes),
 		"truncated":       i(s.Truncated),
 		"duplicates":      i(s.Duplicates),
+		"persistence":     escape.Text(s.Persistence),
+		"state_path":      escape.Text(s.StatePath),
+		"unpersisted":     i(s.Unpersisted),
+		"loaded":          i(s.Loaded),
+		"gap_start":       i(unix(s.GapStart)),
+		"gap_end":         i(unix(s.GapEnd)),
+		"cursor":          escape.Text(s.Cursor),
 	}
 }

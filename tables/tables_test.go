@@ -266,9 +266,15 @@ func TestStatus(t *testing.T) {
 	bytes := strconv.FormatInt(s.Stats().Bytes, 10)
 	// storeOnly are the store's own columns, zero on a source row.
 	storeOnly := func(m map[string]string) map[string]string {
-		for _, k := range []string{"dropped_bytes", "dropped_unread", "unread", "bytes", "max_bytes", "truncated", "duplicates"} {
+		for _, k := range []string{"dropped_bytes", "dropped_unread", "unread", "bytes", "max_bytes", "truncated", "duplicates",
+			"unpersisted", "loaded", "gap_start", "gap_end"} {
 			if _, ok := m[k]; !ok {
 				m[k] = "0"
+			}
+		}
+		for _, k := range []string{"persistence", "state_path", "cursor"} {
+			if _, ok := m[k]; !ok {
+				m[k] = ""
 			}
 		}
 		return m
@@ -288,7 +294,7 @@ func TestStatus(t *testing.T) {
 			storeOnly(map[string]string{"type": "store", "target": "tsclient_executions", "state": "full", "started": "1700000000", "events_read": "5",
 				"detections": "2", "dropped": "3", "errors": "0", "last_error": "",
 				"dropped_cap": "3", "dropped_expired": "0", "max_events": "2", "expiry": "600", "restarts": "0", "lost_buffers": "0", "warning": "",
-				"dropped_unread": "3", "unread": "2", "bytes": bytes, "max_bytes": "67108864"}),
+				"dropped_unread": "3", "unread": "2", "bytes": bytes, "max_bytes": "67108864", "persistence": "memory"}),
 		}},
 		{"file source", func() []SourceStatus {
 			return []SourceStatus{{Type: "file", Target: "/var/log/x.evtx", State: "done", Started: clock,

@@ -32,6 +32,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/extension"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/internal/launch"
+	"github.com/tsclientwatch/tsclientwatch/state"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.String("plugin-sha256", "", "SHA-256 checksum the plugin binary must have (plugin.sha256)")
 	config.MustBindFlag(fs, "plugin", "plugin.path")
 	config.MustBindFlag(fs, "plugin-sha256", "plugin.sha256")
+	stateDir := fs.String("state-dir", "", "keep detections and source positions in this directory across restarts (state.dir; default "+config.DefaultStateDir()+"; \"\" keeps them in memory)")
+	config.MustBindFlag(fs, "state-dir", "state.dir")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0 // pflag printed the usage
@@ -89,6 +92,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("configuration", "err", err)
 		cfg = config.Default()
+		if fs.Changed("state-dir") {
+			cfg.State.Dir = *stateDir
+		}
 		problems = append(problems, tables.SourceStatus{Type: "config", Target: *cfgFile, State: "failed", Errors: 1, LastError: err.Error()})
 	}
 	level.Set(parseLevel(cfg.Log.Level))
@@ -96,7 +102,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		level.Set(slog.LevelDebug)
 	}
 
-	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry})
+	// The store first: what earlier runs detected is served even when the
+	// sources cannot start. It is closed last, after the collector has
+	// handed it everything.
+	st, stateProblem := openStore(ctx, cfg, log)
+	defer closeStore(st, log)
+	if stateProblem != nil {
+		problems = append(problems, *stateProblem)
+	}
 	status := func() []tables.SourceStatus { return problems }
 	if len(problems) == 0 {
 		status = nil // the extension reports "no source configured"
@@ -128,6 +141,40 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("extension stopped")
 	return 0
+}
+
+// openStore returns the detection store: durable in state.dir when one is
+// set. A state directory that cannot be used (unsafe, read-only, held by
+// another process) leaves the store in memory and a type = 'state' row in
+// tsclientwatch_status saying why: the extension never stops over it, so
+// osqueryd cannot be made to restart it in a loop. A damaged database is
+// moved aside by state.Open and the store row says so.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, *tables.SourceStatus) {
+	opts := store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry}
+	if cfg.State.Dir == "" {
+		return store.New(opts), nil
+	}
+	start := time.Now()
+	db, snap, err := state.Open(ctx, cfg.State.Dir)
+	if err != nil {
+		log.Error("state directory unusable: detections are kept in memory only", "dir", cfg.State.Dir, "err", err)
+		return store.New(opts), &tables.SourceStatus{Type: "state", Target: cfg.State.Dir, State: "failed", Errors: 1,
+			LastError: err.Error() + "; detections are kept in memory only until this is fixed and the extension restarts"}
+	}
+	if r := db.Recovered(); r != nil {
+		log.Error("state database", "err", r)
+	}
+	st := store.Open(opts, db, snap)
+	log.Info("state loaded", "path", db.Path(), "rows", st.Persistence().Loaded, "held", len(snap.Pending),
+		"cursors", len(snap.Cursors), "took", time.Since(start).Round(time.Millisecond))
+	return st, nil
+}
+
+// closeStore writes what is queued and closes the state database.
+func closeStore(st *store.Store, log *slog.Logger) {
+	if err := st.Close(5 * time.Second); err != nil {
+		log.Error("state database", "err", err)
+	}
 }
 
 // newCollector builds the detector (in process, or the go-plugin binary

@@ -22,14 +22,14 @@ func TestRun(t *testing.T) {
 		{
 			// Exactly how osqueryd launches an extension; nobody answers.
 			name: "osquery's command line, no osquery",
-			args: []string{"--verbose", "--socket", missing, "--timeout", "1", "--interval", "3", "--config", filepath.Join(dir, "none.yaml")},
+			args: []string{"--verbose", "--socket", missing, "--timeout", "1", "--interval", "3", "--config", filepath.Join(dir, "none.yaml"), "--state-dir", filepath.Join(dir, "state")},
 			code: 1,
 			contains: []string{
 				"level=ERROR msg=configuration", "none.yaml", // reported, then carried on
 				"level=DEBUG msg=\"osquery not ready\"", "connect to osquery at " + missing,
 			},
 		},
-		{"fractional timeout", []string{"--socket", missing, "--timeout", "0.2", "--config", filepath.Join(dir, "none.yaml")}, 1, []string{"osquery is not answering"}},
+		{"fractional timeout", []string{"--socket", missing, "--timeout", "0.2", "--config", filepath.Join(dir, "none.yaml"), "--state-dir", filepath.Join(dir, "state")}, 1, []string{"osquery is not answering"}},
 		{"help", []string{"--help"}, 0, []string{"Usage of tsclientwatch.ext", "--socket"}},
 		{"unknown flag", []string{"--bogus"}, 2, []string{"unknown flag: --bogus"}},
 		{"bad timeout", []string{"--timeout", "soon"}, 2, []string{"soon: want seconds"}},
@@ -60,7 +60,7 @@ func TestSignalBeforeOsquery(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--socket", filepath.Join(dir, "osquery.em"), "--timeout", "3600", "--config", filepath.Join(dir, "c.yaml")}, &out)
+		done <- run(ctx, []string{"--socket", filepath.Join(dir, "osquery.em"), "--timeout", "3600", "--config", filepath.Join(dir, "c.yaml"), "--state-dir", filepath.Join(dir, "state")}, &out)
 	}()
 	select {
 	case code := <-done:
