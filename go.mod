@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/Velocidex/ordereddict v0.0.0-20230909174157-2aa49cc5d11d
-	github.com/apache/thrift v0.23.0
+	github.com/apache/thrift v0.25.0
 	github.com/bradleyjkemp/sigma-go v0.6.6
 	github.com/cilium/ebpf v0.22.0
 	github.com/hashicorp/go-hclog v1.6.3
