@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/osquery/osquery-go/plugin/table"
@@ -53,29 +54,63 @@ const (
 
 var slots = make(chan struct{}, MaxConcurrent)
 
+// abandoned counts generate calls that overran their deadline and still
+// run: guard has returned their error and freed their slot, but cannot
+// stop a function that ignores its context (one blocked in a system call,
+// say). Past MaxConcurrent of them, new calls are refused at once rather
+// than piling up goroutines behind a stuck dependency.
+var abandoned atomic.Int64
+
 // guard wraps gen with the timeout, the concurrency limit, panic recovery
-// and debug logging of the constraints and result size.
+// and debug logging of the constraints and result size. It returns when
+// the deadline passes whatever gen is doing: gen runs on its own goroutine,
+// and one that overruns is left to finish in the background (its result is
+// dropped), so a stuck generate costs neither the caller nor the slot.
 func guard(name string, gen table.GenerateFunc) table.GenerateFunc {
-	return func(ctx context.Context, qc table.QueryContext) (rows []map[string]string, err error) {
+	return func(ctx context.Context, qc table.QueryContext) ([]map[string]string, error) {
 		ctx, cancel := context.WithTimeout(ctx, GenerateTimeout)
 		defer cancel()
+		if n := abandoned.Load(); n >= MaxConcurrent {
+			return nil, fmt.Errorf("%s: %d earlier generate calls are still running past their deadline; not starting another", name, n)
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%s: waiting for a generate slot: %w", name, ctx.Err())
 		}
-		defer func() { <-slots }()
-
+		type result struct {
+			rows []map[string]string
+			err  error
+		}
+		done := make(chan result, 1)
 		start := time.Now()
-		defer func() {
-			if p := recover(); p != nil {
-				slog.Error("generate panicked", "table", name, "panic", p, "stack", string(debug.Stack()))
-				rows, err = nil, fmt.Errorf("%s: internal error: %v", name, p)
-			}
-			slog.Debug("generate", "table", name, "constraints", describe(qc),
-				"rows", len(rows), "took", time.Since(start), "err", err)
+		go func() {
+			var r result
+			defer func() {
+				if p := recover(); p != nil {
+					slog.Error("generate panicked", "table", name, "panic", p, "stack", string(debug.Stack()))
+					r = result{err: fmt.Errorf("%s: internal error: %v", name, p)}
+				}
+				slog.Debug("generate", "table", name, "constraints", describe(qc),
+					"rows", len(r.rows), "took", time.Since(start), "err", r.err)
+				done <- r
+			}()
+			r.rows, r.err = gen(ctx, qc)
 		}()
-		return gen(ctx, qc)
+		select {
+		case r := <-done:
+			<-slots
+			return r.rows, r.err
+		case <-ctx.Done():
+			<-slots
+			abandoned.Add(1)
+			go func() {
+				<-done
+				abandoned.Add(-1)
+			}()
+			slog.Warn("generate abandoned past its deadline", "table", name, "took", time.Since(start))
+			return nil, fmt.Errorf("%s: generate did not finish: %w", name, ctx.Err())
+		}
 	}
 }
 

@@ -342,6 +342,55 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// TestGuardReturnsAtDeadline reproduces the review's E6b at the table
+// layer: a generate function stuck in a call that ignores its context
+// (the status table waiting on a stalled watcher) used to hold its caller
+// and its slot past the deadline, until four such calls blocked every
+// table. The guard must return at the deadline whatever the function
+// does, free the slot, and refuse new calls only once MaxConcurrent are
+// still stuck.
+func TestGuardReturnsAtDeadline(t *testing.T) {
+	stuck := make(chan struct{})
+	var once sync.Once
+	unstick := func() { once.Do(func() { close(stuck) }) }
+	defer unstick()
+	g := guard("stuck", func(context.Context, table.QueryContext) ([]map[string]string, error) {
+		<-stuck // ignores ctx
+		return nil, nil
+	})
+	fast := guard("fast", func(context.Context, table.QueryContext) ([]map[string]string, error) {
+		return []map[string]string{{"ok": "1"}}, nil
+	})
+	for i := 0; i < MaxConcurrent; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { _, err := g(ctx, table.QueryContext{}); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish") {
+				t.Errorf("call %d: err = %v, want a deadline error", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("call %d did not return after its deadline", i)
+		}
+		cancel()
+		if i < MaxConcurrent-1 {
+			// The slot is free again: other tables still answer.
+			if rows, err := fast(context.Background(), table.QueryContext{}); err != nil || len(rows) != 1 {
+				t.Errorf("after %d stuck calls: rows=%v err=%v", i+1, rows, err)
+			}
+		}
+	}
+	if _, err := fast(context.Background(), table.QueryContext{}); err == nil || !strings.Contains(err.Error(), "still running past their deadline") {
+		t.Errorf("with %d stuck calls: err = %v, want a refusal", MaxConcurrent, err)
+	}
+	unstick()
+	waitFor(t, func() bool { return abandoned.Load() == 0 })
+	if _, err := fast(context.Background(), table.QueryContext{}); err != nil {
+		t.Errorf("after the stuck calls ended: %v", err)
+	}
+}
+
 func TestGuard(t *testing.T) {
 	t.Run("panic becomes error", func(t *testing.T) {
 		g := guard("boom", func(context.Context, table.QueryContext) ([]map[string]string, error) {
