@@ -136,7 +136,7 @@ func TestWatchLive(t *testing.T) {
 				}
 			}
 			if len(mine) != 1 || mine[0]["path"] != tool || mine[0]["client_drive"] != "D:" || mine[0]["share_path"] != "/payload" || mine[0]["source"] != mech || mine[0]["form"] != "xrdp" ||
-				(mech == "ebpf" && mine[0]["fs_type"] != "fuse") || mine[0]["path_truncated"] != false {
+				mine[0]["fs_type"] != "fuse" || mine[0]["path_truncated"] != false {
 				t.Fatalf("detections under %s: %v", root, mine)
 			}
 			if !strings.Contains(stderr.String(), mech+": ") || !strings.Contains(stderr.String(), " lost") {

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tsclientwatch/tsclientwatch/detector"
 )
 
 // DefaultFSTypes are the filesystem types (as mountinfo spells them) that
@@ -28,6 +30,10 @@ type Mount struct {
 	Point  string // mount point, unescaped
 	FSType string // with the FUSE subtype: "fuse.xrdp-chansrv"
 	Source string
+	// UID and GID are a FUSE mount's owner (user_id=, group_id= in the
+	// super options): without allow_other only they may enter it, root
+	// included. -1 when absent.
+	UID, GID int
 }
 
 // ParseMountinfo reads the mountinfo format (proc(5)). name is used in
@@ -55,12 +61,31 @@ func ParseMountinfo(r io.Reader, name string) ([]Mount, error) {
 		if err != nil {
 			return out, fmt.Errorf("%s: line %d: mount id %q: %w", name, line, f[0], err)
 		}
-		out = append(out, Mount{ID: id, Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1])})
+		m := Mount{ID: id, Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1]), UID: -1, GID: -1}
+		if len(g) > 2 {
+			m.UID, m.GID = superID(g[2], "user_id="), superID(g[2], "group_id=")
+		}
+		out = append(out, m)
 	}
 	if err := sc.Err(); err != nil {
 		return out, fmt.Errorf("%s: line %d: %w", name, line+1, err)
 	}
 	return out, nil
+}
+
+// superID returns the decimal value of key (e.g. "user_id=") in the comma
+// separated super options, -1 when absent or malformed.
+func superID(opts, key string) int {
+	for _, o := range strings.Split(opts, ",") {
+		if v, ok := strings.CutPrefix(o, key); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return -1
+			}
+			return int(n)
+		}
+	}
+	return -1
 }
 
 // unescape undoes the octal escapes (\040 for space, \011, \012, \134)
@@ -94,12 +119,19 @@ func isOctal(s string) bool {
 	return s[0] <= '3'
 }
 
-// Select returns the mounts that are xrdp client-drive mounts: those whose
-// type is one of fsTypes, and those whose mount point's last component is
-// one of names (xrdp's FuseMountName, "thinclient_drives" by default).
+// Select returns the mounts that may be xrdp client-drive mounts: FUSE
+// mounts (fuse, fuse.*) whose type is one of fsTypes or whose mount
+// point's last component is one of names (xrdp's FuseMountName,
+// "thinclient_drives" by default). xrdp's chansrv always serves client
+// drives through FUSE, and the rule ignores the xrdp form on any other
+// filesystem, so a bind mount or a local directory of that name is not
+// watched: its events could never be detections.
 func Select(mounts []Mount, names, fsTypes []string) []Mount {
 	var out []Mount
 	for _, m := range mounts {
+		if !detector.IsFUSE(m.FSType) {
+			continue
+		}
 		if slices.Contains(fsTypes, m.FSType) || slices.Contains(names, path.Base(m.Point)) {
 			out = append(out, m)
 		}

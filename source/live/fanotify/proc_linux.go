@@ -3,7 +3,6 @@
 package fanotify
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unsafe"
@@ -22,32 +21,62 @@ const pidfdGetInfo = 0xC0000000 | unix.PIDFD_INFO_SIZE_VER0<<16 | 0xFF<<8 | 11
 // /proc/self/fd, opened once, so the kernel walks one or two components
 // instead of four, and nothing is allocated but the strings kept.
 type procReader struct {
-	proc   int // /proc, O_PATH
-	selfFD int // /proc/self/fd, O_PATH
-	name   [40]byte
-	link   []byte // readlink target
-	stat   []byte // /proc/PID/stat contents (no pidfd)
+	procDirs
+	own  bool // close closes procDirs
+	name [40]byte
+	link []byte // readlink target
+	stat []byte // /proc/PID/stat contents (no pidfd)
 	// noInfo is set once PIDFD_GET_INFO fails for a reason other than a
 	// gone process (kernel before 6.13): /proc is used from then on.
 	noInfo bool
 }
 
-func openProcReader() (*procReader, error) {
+// procDirs are /proc and /proc/self/fd, opened once (O_PATH) and shared
+// by every mount's reader: the *at calls on them are safe from any thread.
+type procDirs struct {
+	proc   int // /proc
+	selfFD int // /proc/self/fd
+}
+
+func openProcDirs() (procDirs, error) {
 	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("fanotify: /proc: %w", err)
+		return procDirs{}, fmt.Errorf("fanotify: /proc: %w", err)
 	}
 	self, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(proc)
-		return nil, fmt.Errorf("fanotify: /proc/self/fd: %w", err)
+		return procDirs{}, fmt.Errorf("fanotify: /proc/self/fd: %w", err)
 	}
-	return &procReader{proc: proc, selfFD: self, link: make([]byte, unix.PathMax), stat: make([]byte, 512)}, nil
+	return procDirs{proc: proc, selfFD: self}, nil
+}
+
+func (d procDirs) close() {
+	unix.Close(d.proc)
+	unix.Close(d.selfFD)
+}
+
+// reader returns a procReader over d with its own buffers, for one
+// goroutine.
+func (d procDirs) reader() *procReader {
+	return &procReader{procDirs: d, link: make([]byte, unix.PathMax), stat: make([]byte, 512)}
+}
+
+// openProcReader opens its own directories; close closes them.
+func openProcReader() (*procReader, error) {
+	d, err := openProcDirs()
+	if err != nil {
+		return nil, err
+	}
+	p := d.reader()
+	p.own = true
+	return p, nil
 }
 
 func (p *procReader) close() {
-	unix.Close(p.proc)
-	unix.Close(p.selfFD)
+	if p.own {
+		p.procDirs.close()
+	}
 }
 
 // setName writes "<n><suffix>\0" into p.name and returns a pointer to it.
@@ -149,28 +178,4 @@ func (p *procReader) parentPID(pid int) (int64, bool) {
 		return 0, false
 	}
 	return parseStatPPID(p.stat[:n])
-}
-
-// handleDir resolves a directory handle from a handle-group event to its
-// path, through the mount at point (open_by_handle_at needs a descriptor
-// on the filesystem, and the path comes out relative to that mount). The
-// mount is opened per call, not kept: an open descriptor would keep the
-// mount busy and make a plain umount at logout fail.
-func (p *procReader) handleDir(point string, h []byte) (string, bool) {
-	if len(h) < 4 {
-		return "", false
-	}
-	// Not O_PATH: open_by_handle_at refuses those with EBADF.
-	mfd, err := unix.Open(point, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", false
-	}
-	defer unix.Close(mfd)
-	fh := unix.NewFileHandle(int32(binary.NativeEndian.Uint32(h)), h[4:])
-	fd, err := unix.OpenByHandleAt(mfd, fh, unix.O_PATH|unix.O_CLOEXEC)
-	if err != nil {
-		return "", false
-	}
-	defer unix.Close(fd)
-	return p.fdPath(fd)
 }

@@ -135,8 +135,7 @@ func TestCloseAll(t *testing.T) {
 		recs = append(recs, record{FD: int32(mine[i+1]), PIDFD: int32(mine[i])})
 	}
 	recs = append(recs, record{FD: noFD, PIDFD: noFD})
-	w := &Watcher{}
-	w.closeAll(recs)
+	closeAll(recs, nil)
 	for _, fd := range mine {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
 			t.Errorf("descriptor %d still open", fd)
