@@ -168,6 +168,7 @@ func New(opts Options) (*Collector, error) {
 		c.sources = append(c.sources, &sourceRun{
 			c:      c,
 			cfg:    sc,
+			key:    cursorKey(sc),
 			status: tables.SourceStatus{Type: sc.Type, Target: target, State: StateStarting},
 		})
 	}
@@ -271,7 +272,17 @@ type sourceRun struct {
 	status  tables.SourceStatus
 	watcher statsReporter // a live source's watcher, once open; nil otherwise
 
-	// Used only by the source's own goroutine.
+	// key names the source's cursor in the store (cursorKey).
+	key string
+	// cursor, when set, returns the cursor to store with the detections
+	// of each flush: where the source stands once they are stored.
+	cursor func() []byte
+	// until is the time up to which a live source is known to have handed
+	// every event to the store (from its cursor).
+	until time.Time
+
+	// Used only by the source's own goroutine (a live source's batch
+	// mutex guards them there).
 	batch []detector.Event
 	out   []detector.Detection
 }
@@ -291,6 +302,14 @@ func (s *sourceRun) setState(state string) {
 	if state == StateRunning && s.status.Started.IsZero() {
 		s.status.Started = time.Now()
 	}
+	s.mu.Unlock()
+}
+
+// warn records why a source may have missed something, without counting
+// an error.
+func (s *sourceRun) warn(msg string) {
+	s.mu.Lock()
+	s.status.Warning = msg
 	s.mu.Unlock()
 }
 
@@ -316,11 +335,25 @@ func (s *sourceRun) sink(ctx context.Context) source.Sink {
 	}
 }
 
-// flush runs the batch through the detector and stores the detections. A
-// detector failure drops the batch (counted and reported) and reading goes
-// on; only the end of ctx stops the reader.
+// flush runs the batch through the detector and stores the detections,
+// with the source's cursor when it keeps one (so the two are written
+// together). A detector failure drops the batch (counted and reported) and
+// reading goes on; only the end of ctx stops the reader.
 func (s *sourceRun) flush(ctx context.Context) error {
+	var cur []byte
+	if s.cursor != nil {
+		cur = s.cursor()
+	}
+	return s.flushAt(ctx, cur)
+}
+
+// flushAt is flush with the cursor cur (nil: none) that holds once the
+// batch is stored.
+func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	if len(s.batch) == 0 {
+		if cur != nil {
+			s.c.opts.Store.Commit(nil, store.Cursor{Source: s.key, Value: cur})
+		}
 		return nil
 	}
 	n := int64(len(s.batch))
@@ -339,7 +372,11 @@ func (s *sourceRun) flush(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.c.opts.Store.Add(s.out...)
+	if cur != nil {
+		s.c.opts.Store.Commit(s.out, store.Cursor{Source: s.key, Value: cur})
+	} else {
+		s.c.opts.Store.Commit(s.out)
+	}
 	s.mu.Lock()
 	s.status.EventsRead += n
 	s.status.Detections += int64(len(s.out))
@@ -395,7 +432,12 @@ func (s *sourceRun) live(ctx context.Context) {
 		return // unavailable; the status says why
 	}
 	bo := backoff.New(s.c.opts.Restart)
-	var resume string
+	// Resume where the previous process stopped: the watcher's own cursor
+	// when it keeps one, else only the time up to which it had seen
+	// everything, which bounds the blind window (gap) after a restart.
+	prev := decodeLiveCursor(s.c.opts.Store.Cursor(s.key))
+	resume := prev.Resume
+	s.until = prev.until()
 	for {
 		began := time.Now()
 		opened, err := s.runLive(ctx, open, &resume)
@@ -461,7 +503,26 @@ func (s *sourceRun) runLive(ctx context.Context, open func(context.Context, stri
 	sr, _ := w.(statsReporter)
 	s.mu.Lock()
 	s.watcher = sr
+	if *resume == "" && !s.until.IsZero() {
+		// Nothing to read back: what ran between the last moment all was
+		// seen and now was not watched.
+		s.status.GapStart, s.status.GapEnd = s.until, time.Now()
+	}
 	s.mu.Unlock()
+	cw, _ := w.(cursorer)
+	var mu sync.Mutex // the watcher's goroutine and the timer both touch the batch
+	var last string   // the watcher's cursor after the last event handed over
+	if cw != nil {
+		last = *resume
+	}
+	s.cursor = func() []byte {
+		lc := liveCursor{Resume: last, Until: time.Now().Add(-liveSlack).UnixNano()}
+		s.until = time.Unix(0, lc.Until)
+		s.mu.Lock()
+		s.status.Cursor = lc.describe()
+		s.mu.Unlock()
+		return lc.encode()
+	}
 	var closeOnce sync.Once
 	closeW := func() { closeOnce.Do(func() { w.Close() }) }
 	// A watcher blocked in the kernel may only notice Close.
@@ -472,12 +533,14 @@ func (s *sourceRun) runLive(ctx context.Context, open func(context.Context, stri
 	// Events arrive one at a time, so a timer flushes a partial batch:
 	// a detection must not wait for BatchSize more process starts.
 	flushed := make(chan error, 1)
-	var mu sync.Mutex // the watcher's goroutine and the timer both touch the batch
 	sink := s.sink(ctx)
 	locked := source.Sink{
 		Event: func(ev *detector.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if cw != nil {
+				last = cw.Cursor() // updated before this call: it covers ev
+			}
 			return sink.Event(ev)
 		},
 		Bad: sink.Bad,
@@ -502,8 +565,8 @@ wait:
 	}
 	stopAfter()
 	closeW()
-	if c, ok := w.(cursorer); ok {
-		if cur := c.Cursor(); cur != "" {
+	if cw != nil {
+		if cur := cw.Cursor(); cur != "" {
 			*resume = cur
 		}
 	}

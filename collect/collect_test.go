@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -618,6 +619,8 @@ func TestFollowUTF16XML(t *testing.T) {
 	// (a rewrite keeping the same beginning, as an exporter adding events does).
 	text := utf16Decode(t, data)
 	body := text[strings.Index(text, "<Event "):strings.LastIndex(text, "</Events>")]
+	// Later events have later record ids: ids decide what is new.
+	body = regexp.MustCompile(`<EventRecordID>(\d+)</EventRecordID>`).ReplaceAllString(body, "<EventRecordID>9${1}</EventRecordID>")
 	grown := utf16Encode(strings.Replace(text, "</Events>", body+"</Events>", 1))
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
@@ -627,9 +630,9 @@ func TestFollowUTF16XML(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	waitFor(t, "events added to the UTF-16 file", func() bool { return h.status(0).Detections == int64(2*want) })
-	if st, dups := h.status(0), h.store.Stats().Duplicates; st.Errors != 0 || h.count() != want || dups != uint64(want) {
-		t.Errorf("status %+v, %d rows, %d duplicates; want %d rows and %d duplicates", st, h.count(), dups, want, want)
+	waitFor(t, "events added to the UTF-16 file", func() bool { return h.count() == 2*want })
+	if st := h.status(0); st.Errors != 0 || st.Detections != int64(2*want) {
+		t.Errorf("status %+v", st)
 	}
 }
 
