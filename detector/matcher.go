@@ -31,6 +31,7 @@ func DefaultConfig() Config {
 // allocate for an event that does not match.
 type Matcher struct {
 	strict     bool
+	kernel     string   // strict mode's one prefix, lower case
 	prefixes   []prefix // lower case
 	extensions []string // lower case
 	mounts     []string
@@ -52,6 +53,9 @@ func New(cfg Config) (*Matcher, error) {
 	m := &Matcher{strict: def.Strict, def: def, extensions: def.Extensions, mounts: def.XrdpMountNames}
 	for _, p := range def.WindowsPrefixes {
 		m.prefixes = append(m.prefixes, prefix{lower: asciiLower(p.Text), form: p.Form})
+	}
+	if def.Strict {
+		m.kernel = m.prefixes[0].lower
 	}
 	return m, nil
 }
@@ -90,11 +94,10 @@ func (m *Matcher) Match(e *Event) (Detection, bool) {
 		if e.Type != TypeStart || e.HostOS != OSWindows || e.Inferred != 0 {
 			return Detection{}, false
 		}
-		kernel := m.prefixes[0].lower
-		if len(p) < len(kernel)+len(".exe") || !hasPrefixFold(p, kernel) || !hasSuffixFold(p, ".exe") {
+		if len(p) < len(m.kernel)+len(".exe") || !hasPrefixFold(p, m.kernel) || !hasSuffixFold(p, ".exe") {
 			return Detection{}, false
 		}
-		return m.detection(e, FormKernel, p[len(kernel):], '\\'), true
+		return m.detection(e, FormKernel, p[len(m.kernel):], '\\'), true
 	}
 	if e.Type == TypeOther || p == "" {
 		return Detection{}, false
