@@ -110,7 +110,15 @@ func (c Config) Definition() (Definition, error) {
 	}
 	// Callers get their own slices: the package-level ones stay intact.
 	d.WindowsPrefixes = append([]Prefix(nil), d.WindowsPrefixes...)
-	d.NearMisses = append([]NearMiss(nil), nearMisses...)
+	// A near miss is one only if these settings reject it: ".txt" as an
+	// extension or "Thinclient_Drives" as a mount name turns one into a hit.
+	m := newMatcher(d)
+	for _, nm := range nearMisses {
+		ev := Event{Type: TypeStart, HostOS: nm.HostOS, Executable: nm.Path}
+		if _, hit := m.Match(&ev); !hit {
+			d.NearMisses = append(d.NearMisses, nm)
+		}
+	}
 	return d, nil
 }
 

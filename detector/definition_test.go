@@ -81,6 +81,24 @@ func TestNearMissesRejected(t *testing.T) {
 	}
 }
 
+// Settings that accept a near miss drop it from the definition, so no
+// export claims to reject what it matches.
+func TestNearMissesFollowSettings(t *testing.T) {
+	def, err := Config{Extensions: []string{".exe", ".txt"}, XrdpMountNames: []string{"Thinclient_Drives"}}.Definition()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nm := range def.NearMisses {
+		if nm.Path == `\\tsclient\c\tool.exe.txt` || nm.Path == `/home/alice/Thinclient_Drives/C:/run.sh` {
+			t.Errorf("near miss %q kept though the settings match it", nm.Path)
+		}
+	}
+	all, _ := DefaultConfig().Definition()
+	if len(def.NearMisses) != len(all.NearMisses)-2 {
+		t.Errorf("%d near misses, want %d", len(def.NearMisses), len(all.NearMisses)-2)
+	}
+}
+
 func TestValidateRefusesUnquotableNames(t *testing.T) {
 	for _, tt := range []struct {
 		cfg     Config

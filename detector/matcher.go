@@ -50,6 +50,11 @@ func New(cfg Config) (*Matcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newMatcher(def), nil
+}
+
+// newMatcher builds the Matcher for a checked definition.
+func newMatcher(def Definition) *Matcher {
 	m := &Matcher{strict: def.Strict, def: def, extensions: def.Extensions, mounts: def.XrdpMountNames}
 	for _, p := range def.WindowsPrefixes {
 		m.prefixes = append(m.prefixes, prefix{lower: asciiLower(p.Text), form: p.Form})
@@ -57,7 +62,7 @@ func New(cfg Config) (*Matcher, error) {
 	if def.Strict {
 		m.kernel = m.prefixes[0].lower
 	}
-	return m, nil
+	return m
 }
 
 // MustNew is New for configurations known to be valid; it panics otherwise.

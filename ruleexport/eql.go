@@ -22,7 +22,7 @@ func EQLQuery(def detector.Definition) File {
 		}
 	}
 	var b strings.Builder
-	b.WriteString(header(def, "// ", "EQL; index patterns "+strings.Join(ElasticIndexes, ", "), diffs))
+	b.WriteString(header(def, "// ", "EQL; index patterns "+strings.Join(elasticIndexes, ", "), diffs))
 	b.WriteString(eqlCondition(def))
 	b.WriteString("\n")
 	return File{Name: "tsclient_execution.eql", Content: b.String()}

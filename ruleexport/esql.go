@@ -23,7 +23,7 @@ func ESQLQuery(def detector.Definition) File {
 	}
 	var b strings.Builder
 	b.WriteString(header(def, "// ", "ES|QL", diffs))
-	b.WriteString("FROM " + strings.Join(ElasticIndexes, ", ") + "\n")
+	b.WriteString("FROM " + strings.Join(elasticIndexes, ", ") + "\n")
 	var types []string
 	for _, t := range def.EventTypes {
 		types = append(types, quoteDouble(t.String()))

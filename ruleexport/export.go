@@ -60,9 +60,9 @@ func Export(def detector.Definition, f Format) ([]File, error) {
 	return nil, fmt.Errorf("unknown rule format %q (want %s)", f, strings.Join(names, ", "))
 }
 
-// ElasticIndexes are the index patterns of Elastic's rule, which the EQL,
+// elasticIndexes are the index patterns of Elastic's rule, which the EQL,
 // KQL and ES|QL exports search.
-var ElasticIndexes = []string{
+var elasticIndexes = []string{
 	"logs-endpoint.events.process-*",
 	"winlogbeat-*",
 	"logs-windows.forwarded*",

@@ -20,7 +20,7 @@ func KQLQuery(def detector.Definition) File {
 		"more in wildcard values. KQL has no comments: paste only the query below this header.",
 	}
 	var b strings.Builder
-	b.WriteString(header(def, "// ", "KQL; index patterns "+strings.Join(ElasticIndexes, ", "), diffs))
+	b.WriteString(header(def, "// ", "KQL; index patterns "+strings.Join(elasticIndexes, ", "), diffs))
 	var types []string
 	for _, t := range def.EventTypes {
 		types = append(types, kqlValue(t.String()))
