@@ -335,7 +335,7 @@ func TestMarkHelperSignalledByOwner(t *testing.T) {
 	}()
 	helper := 0
 	for deadline := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		helper = childAs(t, nobody)
+		helper = markHelperAs(t, nobody)
 	}
 	if helper == 0 {
 		t.Fatal("no mark helper running as the owner")
@@ -362,9 +362,9 @@ func TestMarkHelperSignalledByOwner(t *testing.T) {
 	}
 }
 
-// childAs returns the pid of a child of this process running as uid, 0
-// when there is none.
-func childAs(t *testing.T, uid int) int {
+// markHelperAs returns the pid of a mark helper started by this process
+// and running as uid, 0 when there is none.
+func markHelperAs(t *testing.T, uid int) int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -388,7 +388,8 @@ func childAs(t *testing.T, uid int) int {
 				ruid = strings.Fields(v)[0]
 			}
 		}
-		if ppid == me && ruid == strconv.Itoa(uid) {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if ppid == me && ruid == strconv.Itoa(uid) && strings.HasPrefix(string(cmdline), "tsclientwatch-fanotify-mark\x00") {
 			return pid
 		}
 	}
