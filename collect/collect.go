@@ -360,7 +360,8 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	var err error
 	s.out, err = s.c.opts.Detector.Detect(ctx, s.batch, s.out[:0])
 	s.batch = s.batch[:0]
-	if err != nil {
+	var partial *detector.PartialError
+	if err != nil && !errors.As(err, &partial) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
@@ -372,6 +373,8 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 		s.mu.Unlock()
 		return nil
 	}
+	// A partial verdict drops only the events it names; the detections
+	// among the others are stored.
 	if cur != nil {
 		s.c.opts.Store.Commit(s.out, store.Cursor{Source: s.key, Value: cur})
 	} else {
@@ -380,6 +383,11 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	s.mu.Lock()
 	s.status.EventsRead += n
 	s.status.Detections += int64(len(s.out))
+	if partial != nil {
+		s.status.Dropped += int64(len(partial.Unjudged))
+		s.status.Errors++
+		s.status.LastError = fmt.Sprintf("detector: %v (%d of %d events dropped)", err, len(partial.Unjudged), n)
+	}
 	s.mu.Unlock()
 	clear(s.out) // drop references to event strings until the next batch
 	return ctx.Err()

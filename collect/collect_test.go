@@ -398,6 +398,36 @@ func TestDetectorFailureDropsBatch(t *testing.T) {
 	}
 }
 
+// partialDetector judges every event but the first of each batch.
+type partialDetector struct{ m *detector.Matcher }
+
+func (p partialDetector) Info() detector.Rule { return p.m.Info() }
+
+func (p partialDetector) Detect(ctx context.Context, batch []detector.Event, out []detector.Detection) ([]detector.Detection, error) {
+	out, _ = p.m.Detect(ctx, batch[1:], out)
+	return out, &detector.PartialError{Unjudged: []int{0}, Err: errors.New("event refused")}
+}
+
+// TestPartialVerdictKeepsTheRest: review E5. When the detector could not
+// judge one event of a batch, only that event is dropped; the detections
+// among the others are stored.
+func TestPartialVerdictKeepsTheRest(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.ndjson")
+	appendFile(t, p, ecsLine(1, `\\tsclient\c\a.exe`)+ecsLine(2, `\\tsclient\c\b.exe`)+ecsLine(3, `\\tsclient\c\c.exe`))
+	h := start(t, Options{
+		Detector:  partialDetector{detector.MustNew(detector.DefaultConfig())},
+		BatchSize: 3,
+		Sources:   []config.SourceConfig{fileSource(p, false)},
+	})
+	<-h.c.Ready()
+	st := h.status(0)
+	if st.EventsRead != 3 || st.Dropped != 1 || st.Detections != 2 || st.Errors != 1 || h.count() != 2 ||
+		!strings.Contains(st.LastError, "event refused (1 of 3 events dropped)") {
+		t.Errorf("status = %+v, %d rows", st, h.count())
+	}
+}
+
 func appendFile(t *testing.T, path, data string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)

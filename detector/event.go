@@ -194,6 +194,30 @@ type Detector interface {
 	// Detect appends to out one Detection for every event of batch that
 	// matches, in batch order, and returns the extended slice. An error
 	// means no verdict was reached for the batch (for example the plugin
-	// could not be reached before ctx ended); out is then returned unchanged.
+	// could not be reached before ctx ended); out is then returned
+	// unchanged. The exception is a *PartialError: only the events it
+	// lists got no verdict, and out holds the detections among the others.
 	Detect(ctx context.Context, batch []Event, out []Detection) ([]Detection, error)
 }
+
+// PartialError is returned by Detect when some events of a batch got no
+// verdict (one too large to send to a plugin, one a plugin refuses or dies
+// on) while every other event was judged: the detections returned with it
+// are those verdicts, and callers keep them. One bad event never costs the
+// rest of its batch.
+type PartialError struct {
+	// Unjudged are the indexes, in the batch, of the events without a
+	// verdict, in increasing order.
+	Unjudged []int
+	// Err says why (for several events, why the first failed).
+	Err error
+}
+
+func (e *PartialError) Error() string {
+	if len(e.Unjudged) == 1 {
+		return fmt.Sprintf("event %d of the batch got no verdict: %v", e.Unjudged[0], e.Err)
+	}
+	return fmt.Sprintf("%d events of the batch got no verdict (the first, event %d: %v)", len(e.Unjudged), e.Unjudged[0], e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }

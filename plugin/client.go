@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -187,25 +188,115 @@ func (c *Client) Restarts() int {
 // Detect implements detector.Detector. Batches larger than Options.MaxBatch
 // (or than a message may hold) go as several messages. If the plugin dies
 // before answering, Detect relaunches it and sends the batch again, so each
-// call returns exactly one verdict per event or an error.
+// call returns one verdict per event or an error.
+//
+// One bad event never costs the others their verdicts: an event too large
+// for a message is not sent, and a batch the plugin refuses, or dies on
+// every time it is sent, is split in halves until the events at fault are
+// alone. Detect then returns the detections among all the other events
+// with a *detector.PartialError listing the events without a verdict (it
+// wraps ErrBatchAbandoned when the plugin died on them). A batch that hangs
+// the plugin is not split, since every attempt costs BatchTimeout: after
+// MaxBatchAttempts it gets no verdict as a whole. Any other error (ctx
+// ended, Close, a plugin that cannot be relaunched) fails the whole call.
 func (c *Client) Detect(ctx context.Context, batch []detector.Event, out []detector.Detection) ([]detector.Detection, error) {
 	base := len(out)
+	var failed unjudged
 	for start := 0; start < len(batch); {
-		end, err := c.chunkEnd(batch, start)
-		if err != nil {
-			return out[:base], err
+		end, tooBig := c.chunkEnd(batch, start)
+		if tooBig != nil {
+			failed.add(start, 1, tooBig)
+			start++
+			continue
 		}
-		out, err = c.detectChunk(ctx, batch[start:end], start, out)
+		var err error
+		out, err = c.judge(ctx, batch[start:end], start, c.opts.MaxBatchAttempts, false, out, &failed)
 		if err != nil {
 			return out[:base], err
 		}
 		start = end
 	}
+	return out, failed.err()
+}
+
+// unjudged collects the events Detect could not get a verdict for.
+type unjudged struct {
+	idx   []int
+	first error
+}
+
+func (u *unjudged) add(offset, n int, err error) {
+	for i := range n {
+		u.idx = append(u.idx, offset+i)
+	}
+	if u.first == nil {
+		u.first = err
+	}
+}
+
+func (u *unjudged) err() error {
+	if len(u.idx) == 0 {
+		return nil
+	}
+	return &detector.PartialError{Unjudged: u.idx, Err: u.first}
+}
+
+// judge gets verdicts for chunk (the caller's events offset..), splitting
+// it when the plugin refuses it or dies on it, so that only the events at
+// fault go without a verdict. The first try of a chunk gets attempts
+// attempts (alone says whether the first goes with no other batch in
+// flight); a half of a chunk the plugin died on is tried once, alone, and a
+// single event MaxBatchAttempts times, so a poisoned event is found at the
+// cost of about one relaunch per halving.
+func (c *Client) judge(ctx context.Context, chunk []detector.Event, offset, attempts int, alone bool, out []detector.Detection, failed *unjudged) ([]detector.Detection, error) {
+	out, err := c.detectChunk(ctx, chunk, offset, attempts, alone, out)
+	var pe *perEventError
+	if err == nil || !errors.As(err, &pe) {
+		return out, err
+	}
+	if len(chunk) == 1 || pe.hung || len(failed.idx) >= maxIsolated {
+		failed.add(offset, len(chunk), pe.err)
+		return out, nil
+	}
+	died := errors.Is(pe.err, ErrBatchAbandoned)
+	half := len(chunk) / 2
+	for _, part := range []struct {
+		events []detector.Event
+		offset int
+	}{{chunk[:half], offset}, {chunk[half:], offset + half}} {
+		n := c.opts.MaxBatchAttempts
+		if died && len(part.events) > 1 {
+			n = 1
+		}
+		if out, err = c.judge(ctx, part.events, part.offset, n, died, out, failed); err != nil {
+			return out, err
+		}
+	}
+	c.log.Warn("plugin could not judge a batch; judged it in parts", "plugin", c.path,
+		"events", fmt.Sprintf("%d-%d", offset, offset+len(chunk)-1), "error", pe.err)
 	return out, nil
 }
 
+// maxIsolated bounds the splitting in one Detect call: once this many
+// events are known bad, the rest of a failing chunk goes without a verdict
+// as a whole, so a plugin that refuses everything costs a few dozen round
+// trips per call, not one per event.
+const maxIsolated = 16
+
+// perEventError marks a failure that is the batch's own doing, not the
+// plugin's or the caller's: the plugin refused it, or died on it every
+// time. Splitting the batch can isolate the events at fault.
+type perEventError struct {
+	err  error
+	hung bool // the last attempt hung rather than died
+}
+
+func (e *perEventError) Error() string { return e.err.Error() }
+func (e *perEventError) Unwrap() error { return e.err }
+
 // chunkEnd picks the end of the message starting at start: at most MaxBatch
-// events and an estimated encoding well under MaxMessageSize.
+// events and an estimated encoding well under MaxMessageSize. When the
+// event at start alone is over the limit, it returns that as an error.
 func (c *Client) chunkEnd(batch []detector.Event, start int) (int, error) {
 	const budget = MaxMessageSize / 2 // leaves room for the estimate's error
 	size := 0
@@ -213,7 +304,10 @@ func (c *Client) chunkEnd(batch []detector.Event, start int) (int, error) {
 	for end < len(batch) && end-start < c.opts.MaxBatch {
 		n := eventSize(&batch[end])
 		if n > budget {
-			return 0, fmt.Errorf("plugin: event %d of the batch is about %d bytes, over the %d-byte message limit", end, n, budget)
+			if end == start {
+				return start, fmt.Errorf("plugin: event %d is about %d bytes, over the %d-byte message limit, and was not sent", start, n, budget)
+			}
+			break // it goes on its own next time, and is refused there
 		}
 		if size+n > budget {
 			break
@@ -225,10 +319,19 @@ func (c *Client) chunkEnd(batch []detector.Event, start int) (int, error) {
 }
 
 // eventSize over-estimates an event's encoded size: field contents plus a
-// generous allowance for tags, lengths and varints.
+// generous allowance for tags, lengths and varints. Strings that are not
+// UTF-8 count three times: escaping can triple them (see toWire).
 func eventSize(e *detector.Event) int {
-	return 100 + len(e.Executable) + len(e.CommandLine) + len(e.WorkingDirectory) + len(e.ParentExecutable) +
-		len(e.User) + len(e.Host) + len(e.HostOS) + len(e.Source) + len(e.SHA256) + len(e.FSType)
+	n := 100
+	for _, s := range [...]string{e.Executable, e.CommandLine, e.WorkingDirectory, e.ParentExecutable,
+		e.User, e.Host, e.HostOS, e.Source, e.SHA256, e.FSType} {
+		if utf8.ValidString(s) {
+			n += len(s)
+		} else {
+			n += 3 * len(s)
+		}
+	}
+	return n
 }
 
 // request is a reusable encoded batch.
@@ -266,11 +369,16 @@ func (c *Client) release(r *request) {
 	c.pool.Put(r)
 }
 
-func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset int, out []detector.Detection) ([]detector.Detection, error) {
+// detectChunk sends chunk (the caller's events offset..) in one message,
+// relaunching the plugin and sending it again, alone, when the plugin dies,
+// up to attempts times; the first attempt goes alone when firstAlone. A
+// failure caused by the chunk itself (refused, or fatal every time) is a
+// *perEventError.
+func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset, attempts int, firstAlone bool, out []detector.Detection) ([]detector.Detection, error) {
 	req := c.encode(chunk)
 	defer c.release(req)
 	for attempt := 1; ; attempt++ {
-		alone := attempt > 1
+		alone := attempt > 1 || firstAlone
 		var err error
 		if alone {
 			err = c.quarantine.enterAlone(ctx)
@@ -292,14 +400,18 @@ func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset
 		}
 		if errors.Is(err, errDead) {
 			c.retire(g)
-			if attempt >= c.opts.MaxBatchAttempts {
+			if attempt >= attempts {
 				c.mu.Lock()
 				c.abandoned++
 				c.mu.Unlock()
 				c.log.Error("plugin died on every attempt at a batch; giving up on it", "plugin", c.path,
 					"events", len(chunk), "attempts", attempt, "error", g.cause())
-				return out, fmt.Errorf("plugin %s: %w: events %d-%d got no verdict: the plugin died or hung each of the %d times it was given them (%d of them with no other batch in flight); last: %v",
-					c.path, ErrBatchAbandoned, offset, offset+len(chunk)-1, attempt, attempt-1, g.cause())
+				lone := attempt - 1
+				if firstAlone {
+					lone = attempt
+				}
+				return out, &perEventError{hung: errors.Is(err, errHung), err: fmt.Errorf("plugin %s: %w: events %d-%d got no verdict: the plugin died or hung each of the %d times it was given them (%d of them with no other batch in flight); last: %v",
+					c.path, ErrBatchAbandoned, offset, offset+len(chunk)-1, attempt, lone, g.cause())}
 			}
 			c.mu.Lock()
 			c.resent++
@@ -312,7 +424,13 @@ func (c *Client) detectChunk(ctx context.Context, chunk []detector.Event, offset
 		c.answered()
 		out, err = decodeResponse(resp, req.msg.Sequence, chunk, offset, out)
 		if err != nil {
-			return out, fmt.Errorf("plugin %s: %w", c.path, err)
+			err = fmt.Errorf("plugin %s: %w", c.path, err)
+			if resp.GetError() != "" {
+				// Refused: something in the batch; a protocol error is
+				// the plugin's own and fails the call.
+				err = &perEventError{err: err}
+			}
+			return out, err
 		}
 		return out, nil
 	}
@@ -347,12 +465,13 @@ func decodeResponse(resp *pb.DetectResponse, seq uint64, chunk []detector.Event,
 		if err != nil {
 			return out[:base], fmt.Errorf("plugin protocol error: detection for event %d: %w", offset+i, err)
 		}
+		drive, share, rule := detectionStrings(d)
 		out = append(out, detector.Detection{
 			Event:       chunk[i],
 			Form:        form,
-			ClientDrive: d.GetClientDrive(),
-			SharePath:   d.GetSharePath(),
-			RuleID:      d.GetRuleId(),
+			ClientDrive: drive,
+			SharePath:   share,
+			RuleID:      rule,
 		})
 		next = i + 1
 	}
@@ -669,8 +788,12 @@ func clientLimits() []grpc.DialOption {
 // plugin's own watchdog at work.
 var procAttr = setProcAttr
 
-// errDead says the plugin went away before answering.
-var errDead = errors.New("plugin went away")
+// errDead says the plugin went away before answering; errHung that it was
+// killed for not answering in time.
+var (
+	errDead = errors.New("plugin went away")
+	errHung = fmt.Errorf("%w: hung", errDead)
+)
 
 // generation is one plugin process and its Detect stream.
 type generation struct {
@@ -788,7 +911,7 @@ func (g *generation) roundTrip(ctx context.Context, seq uint64, req *pb.DetectRe
 	case <-t.C:
 		forget()
 		g.fail(fmt.Errorf("no answer to batch %d within %s", seq, timeout))
-		return nil, fmt.Errorf("%w: hung", errDead)
+		return nil, errHung
 	case <-ctx.Done():
 		forget()
 		return nil, ctx.Err()

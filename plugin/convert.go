@@ -69,6 +69,18 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	dst.FsType = e.FSType
 	dst.PathTruncated = e.PathTruncated
 	dst.Inferred = uint32(e.Inferred)
+	// Field numbers as in detector.proto.
+	dst.Escaped = 0
+	wireField(&dst.Executable, 7, &dst.Escaped)
+	wireField(&dst.CommandLine, 8, &dst.Escaped)
+	wireField(&dst.WorkingDirectory, 9, &dst.Escaped)
+	wireField(&dst.ParentExecutable, 10, &dst.Escaped)
+	wireField(&dst.User, 11, &dst.Escaped)
+	wireField(&dst.Host, 12, &dst.Escaped)
+	wireField(&dst.HostOs, 13, &dst.Escaped)
+	wireField(&dst.Source, 14, &dst.Escaped)
+	wireField(&dst.Sha256, 15, &dst.Escaped)
+	wireField(&dst.FsType, 16, &dst.Escaped)
 }
 
 // zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
@@ -97,21 +109,22 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 	if e.Inferred > 0xff {
 		return detector.Event{}, fmt.Errorf("inferred %#x out of range (8 bits)", e.Inferred)
 	}
+	str := func(v string, n int) string { return fromWire(v, e.Escaped&(1<<n) != 0) }
 	return detector.Event{
 		Time:             t,
 		Type:             detector.EventType(e.Type),
 		PID:              e.Pid,
 		ParentPID:        e.ParentPid,
-		Executable:       e.Executable,
-		CommandLine:      e.CommandLine,
-		WorkingDirectory: e.WorkingDirectory,
-		ParentExecutable: e.ParentExecutable,
-		User:             e.User,
-		Host:             e.Host,
-		HostOS:           e.HostOs,
-		Source:           e.Source,
-		SHA256:           e.Sha256,
-		FSType:           e.FsType,
+		Executable:       str(e.Executable, 7),
+		CommandLine:      str(e.CommandLine, 8),
+		WorkingDirectory: str(e.WorkingDirectory, 9),
+		ParentExecutable: str(e.ParentExecutable, 10),
+		User:             str(e.User, 11),
+		Host:             str(e.Host, 12),
+		HostOS:           str(e.HostOs, 13),
+		Source:           str(e.Source, 14),
+		SHA256:           str(e.Sha256, 15),
+		FSType:           str(e.FsType, 16),
 		PathTruncated:    e.PathTruncated,
 		Inferred:         detector.Inferred(e.Inferred),
 	}, nil
@@ -139,4 +152,23 @@ func formFromPB(f pb.Form) (detector.Form, error) {
 		return detector.FormXrdp, nil
 	}
 	return "", fmt.Errorf("unknown path form %d", int32(f))
+}
+
+// detectionToPB builds the wire form of d, the detection of event index.
+func detectionToPB(index int, d *detector.Detection) (*pb.Detection, error) {
+	form, err := formToPB(d.Form)
+	if err != nil {
+		return nil, fmt.Errorf("event %d: %w", index, err)
+	}
+	p := &pb.Detection{Index: uint32(index), Form: form, ClientDrive: d.ClientDrive, SharePath: d.SharePath, RuleId: d.RuleID}
+	wireField(&p.ClientDrive, 3, &p.Escaped)
+	wireField(&p.SharePath, 4, &p.Escaped)
+	wireField(&p.RuleId, 5, &p.Escaped)
+	return p, nil
+}
+
+// detectionStrings decodes the string fields of a wire detection.
+func detectionStrings(d *pb.Detection) (clientDrive, sharePath, ruleID string) {
+	esc := d.GetEscaped()
+	return fromWire(d.GetClientDrive(), esc&(1<<3) != 0), fromWire(d.GetSharePath(), esc&(1<<4) != 0), fromWire(d.GetRuleId(), esc&(1<<5) != 0)
 }

@@ -295,10 +295,15 @@ func TestMalformedBatch(t *testing.T) {
 	c := launch(t, detector.DefaultConfig())
 	evs := events()
 	evs[3].Type = 9 // not a type the protocol knows
-	_, err := c.Detect(context.Background(), evs, nil)
-	if err == nil || !strings.Contains(err.Error(), "event 3: unknown event type 9") {
+	got, err := c.Detect(context.Background(), evs, nil)
+	var pe *detector.PartialError
+	if !errors.As(err, &pe) || !equalInts(pe.Unjudged, []int{3}) || !strings.Contains(err.Error(), "event 0: unknown event type 9") {
 		t.Fatalf("Detect error = %v", err)
 	}
+	// Only that event goes without a verdict.
+	rest := append(append([]detector.Event{}, evs[:3]...), evs[4:]...)
+	want, _ := detector.MustNew(detector.DefaultConfig()).Detect(context.Background(), rest, nil)
+	sameDetections(t, got, want)
 	// The stream survives a refused batch.
 	if _, err := c.Detect(context.Background(), events(), nil); err != nil {
 		t.Fatal(err)

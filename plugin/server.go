@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -124,7 +125,10 @@ func (s *server) respond(ctx context.Context, req *pb.DetectRequest, b *batchBuf
 	}
 	if err != nil {
 		resp.Detections = nil
-		resp.Error = fmt.Sprintf("batch %d: %v", req.GetSequence(), err)
+		// The message may quote an event; it must be UTF-8 to be sent at
+		// all (a Go peer cannot marshal it otherwise, and the stream would
+		// break), and it is for people, so U+FFFD will do.
+		resp.Error = strings.ToValidUTF8(fmt.Sprintf("batch %d: %v", req.GetSequence(), err), "\uFFFD")
 		s.log.Warn("batch not judged", "sequence", req.GetSequence(), "error", err)
 	}
 	return resp
@@ -195,16 +199,10 @@ func (s *server) judge(ctx context.Context, req *pb.DetectRequest, events []dete
 }
 
 func appendDetection(resp *pb.DetectResponse, index int, d *detector.Detection) error {
-	form, err := formToPB(d.Form)
+	p, err := detectionToPB(index, d)
 	if err != nil {
-		return fmt.Errorf("event %d: %w", index, err)
+		return err
 	}
-	resp.Detections = append(resp.Detections, &pb.Detection{
-		Index:       uint32(index),
-		Form:        form,
-		ClientDrive: d.ClientDrive,
-		SharePath:   d.SharePath,
-		RuleId:      d.RuleID,
-	})
+	resp.Detections = append(resp.Detections, p)
 	return nil
 }

@@ -85,3 +85,39 @@ func TestScanPluginWrongChecksum(t *testing.T) {
 		t.Fatalf("output despite the refused plugin: %q", r.stdout)
 	}
 }
+
+// TestQueryPluginInvalidUTF8 is review E5's reproduction: with a plugin
+// configured, a replay holding one good tsclient event and one whose path
+// has a byte that is not UTF-8. Before, the whole batch was abandoned (an
+// empty table, "string field contains invalid UTF-8" in last_error); now
+// both are detected, the second with its exact bytes.
+func TestQueryPluginInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	path, sum := buildPlugin(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "plug.yaml")
+	if err := os.WriteFile(cfg, []byte("plugin: {path: "+path+", sha256: "+sum+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	events := `{"@timestamp":"2024-03-12T09:41:07Z","event":{"category":["process"],"type":["start"]},"process":{"pid":1,"executable":"\\\\tsclient\\c\\good.exe"}}` + "\n" +
+		"{\"@timestamp\":\"2024-03-12T09:41:08Z\",\"event\":{\"category\":[\"process\"],\"type\":[\"start\"]},\"process\":{\"pid\":2,\"executable\":\"\\\\\\\\tsclient\\\\c\\\\bad\xff.exe\"}}\n"
+	input := filepath.Join(dir, "utf8.ndjson")
+	if err := os.WriteFile(input, []byte(events), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "query", "--config", cfg, "--replay", input, "--format", "csv",
+		"SELECT pid, path, share_path FROM tsclient_executions ORDER BY pid; SELECT errors, last_error FROM tsclientwatch_status WHERE type = 'file'")
+	if r.code != exitOK {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	// The CSV shows the bad byte escaped; the value held is the raw byte
+	// (the in-process rule gives the same row).
+	want := "pid,path,share_path\n1,\\\\tsclient\\c\\good.exe,\\good.exe\n2,\\\\tsclient\\c\\bad\\xff.exe,\\bad\\xff.exe\nerrors,last_error\n0,\n"
+	if r.stdout != want {
+		t.Fatalf("got\n%s\nwant\n%s\nstderr %s", r.stdout, want, r.stderr)
+	}
+	inProcess := runCLI(t, nil, "query", "--replay", input, "--format", "csv", "SELECT pid, path, share_path FROM tsclient_executions ORDER BY pid")
+	if !strings.HasPrefix(want, inProcess.stdout) {
+		t.Fatalf("in process:\n%s", inProcess.stdout)
+	}
+}

@@ -139,7 +139,7 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		return &exitCodeError{code: exitError, err: errors.New("scan interrupted; the inputs above were read")}
 	case readErr != nil:
 		return &exitCodeError{code: exitError, err: readErr}
-	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0:
+	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0 || s.unjudged > 0:
 		return &exitCodeError{code: exitError}
 	case sf.failOnDetection && s.detections > 0:
 		return &exitCodeError{code: exitDetection}
@@ -157,6 +157,7 @@ type scanner struct {
 	batch      []detector.Event
 	found      []detector.Detection
 	detections int
+	unjudged   int // events the detector gave no verdict (printed as they came)
 	badPerFile map[string]int
 }
 
@@ -174,7 +175,13 @@ func (s *scanner) flush() error {
 	}
 	found, err := s.det.Detect(s.ctx, s.batch, s.found[:0])
 	s.batch = s.batch[:0]
-	if err != nil {
+	var partial *detector.PartialError
+	if errors.As(err, &partial) {
+		// Only the events it names got no verdict: say so, count it, and
+		// print the detections among the others.
+		s.con.printf("detector: %v\n", err)
+		s.unjudged += len(partial.Unjudged)
+	} else if err != nil {
 		return fmt.Errorf("detector: %w", err)
 	}
 	s.found = found

@@ -204,7 +204,12 @@ func (p *watchPipeline) process() {
 		}
 		var err error
 		found, err = p.det.Detect(ctx, batch, found[:0])
-		if err != nil {
+		var partial *detector.PartialError
+		if errors.As(err, &partial) {
+			// A few events got no verdict; the watch goes on with the
+			// detections among the others.
+			p.con.printf("detector: %v\n", err)
+		} else if err != nil {
 			p.fail(fmt.Errorf("detector: %w", err))
 			continue
 		}

@@ -94,7 +94,14 @@ func run(ctx context.Context, w io.Writer, log *slog.Logger, path, sum string, s
 		var err error
 		// The client implements detector.Detector: swap in
 		// detector.MustNew(cfg) and nothing else changes.
-		if found, err = det.Detect(ctx, batch, found[:0]); err != nil {
+		found, err = det.Detect(ctx, batch, found[:0])
+		var partial *detector.PartialError
+		if errors.As(err, &partial) {
+			// Some events got no verdict (the plugin refused them, or
+			// they were too large to send); the others' detections are
+			// in found.
+			log.Warn("events without a verdict", "count", len(partial.Unjudged), "err", err)
+		} else if err != nil {
 			return err
 		}
 		for _, d := range found {

@@ -581,7 +581,10 @@ type Event struct {
 	// inferred is detector.Inferred: bits for the fields an ECS reader derived
 	// instead of reading them as an ECS query sees them (1 host_os, 2 type,
 	// 4 executable). A strict-mode detector matches no event with a bit set.
-	Inferred      uint32 `protobuf:"varint,18,opt,name=inferred,proto3" json:"inferred,omitempty"`
+	Inferred uint32 `protobuf:"varint,18,opt,name=inferred,proto3" json:"inferred,omitempty"`
+	// escaped has bit (1 << n) set when string field n (7-16) is escaped as
+	// described above because its value is not valid UTF-8.
+	Escaped       uint32 `protobuf:"varint,19,opt,name=escaped,proto3" json:"escaped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,6 +745,13 @@ func (x *Event) GetInferred() uint32 {
 	return 0
 }
 
+func (x *Event) GetEscaped() uint32 {
+	if x != nil {
+		return x.Escaped
+	}
+	return 0
+}
+
 type DetectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence identifies the batch; the host chooses it (unique per stream).
@@ -807,8 +817,12 @@ type Detection struct {
 	// client_drive is the redirected share ("c", "C:", "home"); may be empty.
 	ClientDrive string `protobuf:"bytes,3,opt,name=client_drive,json=clientDrive,proto3" json:"client_drive,omitempty"`
 	// share_path is the path inside the share with its leading separator.
-	SharePath     string `protobuf:"bytes,4,opt,name=share_path,json=sharePath,proto3" json:"share_path,omitempty"`
-	RuleId        string `protobuf:"bytes,5,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	SharePath string `protobuf:"bytes,4,opt,name=share_path,json=sharePath,proto3" json:"share_path,omitempty"`
+	RuleId    string `protobuf:"bytes,5,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// escaped has bit (1 << n) set when string field n (3-5) is escaped as
+	// described above Event (a share path from a file name that is not
+	// UTF-8).
+	Escaped       uint32 `protobuf:"varint,6,opt,name=escaped,proto3" json:"escaped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,6 +892,13 @@ func (x *Detection) GetRuleId() string {
 	return ""
 }
 
+func (x *Detection) GetEscaped() uint32 {
+	if x != nil {
+		return x.Escaped
+	}
+	return 0
+}
+
 type DetectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence is the sequence of the DetectRequest this answers.
@@ -887,7 +908,8 @@ type DetectResponse struct {
 	// rejects any other answer as a protocol error and uses none of it.
 	Detections []*Detection `protobuf:"bytes,2,rep,name=detections,proto3" json:"detections,omitempty"`
 	// error is set when the plugin could not judge the batch (malformed
-	// event, detector failure); detections is then empty.
+	// event, detector failure); detections is then empty. It is for people:
+	// bytes that are not UTF-8 are replaced by U+FFFD.
 	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -977,7 +999,7 @@ const file_detector_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.tsclientwatch.v1.ConfigR\x06config\"?\n" +
 	"\x11ConfigureResponse\x12*\n" +
-	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xbd\x04\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xd7\x04\n" +
 	"\x05Event\x12!\n" +
 	"\ftime_seconds\x18\x01 \x01(\x03R\vtimeSeconds\x12\x1d\n" +
 	"\n" +
@@ -1001,17 +1023,19 @@ const file_detector_proto_rawDesc = "" +
 	"\x06sha256\x18\x0f \x01(\tR\x06sha256\x12\x17\n" +
 	"\afs_type\x18\x10 \x01(\tR\x06fsType\x12%\n" +
 	"\x0epath_truncated\x18\x11 \x01(\bR\rpathTruncated\x12\x1a\n" +
-	"\binferred\x18\x12 \x01(\rR\binferred\"\\\n" +
+	"\binferred\x18\x12 \x01(\rR\binferred\x12\x18\n" +
+	"\aescaped\x18\x13 \x01(\rR\aescaped\"\\\n" +
 	"\rDetectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12/\n" +
-	"\x06events\x18\x02 \x03(\v2\x17.tsclientwatch.v1.EventR\x06events\"\xa8\x01\n" +
+	"\x06events\x18\x02 \x03(\v2\x17.tsclientwatch.v1.EventR\x06events\"\xc2\x01\n" +
 	"\tDetection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12*\n" +
 	"\x04form\x18\x02 \x01(\x0e2\x16.tsclientwatch.v1.FormR\x04form\x12!\n" +
 	"\fclient_drive\x18\x03 \x01(\tR\vclientDrive\x12\x1d\n" +
 	"\n" +
 	"share_path\x18\x04 \x01(\tR\tsharePath\x12\x17\n" +
-	"\arule_id\x18\x05 \x01(\tR\x06ruleId\"\x7f\n" +
+	"\arule_id\x18\x05 \x01(\tR\x06ruleId\x12\x18\n" +
+	"\aescaped\x18\x06 \x01(\rR\aescaped\"\x7f\n" +
 	"\x0eDetectResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
 	"\n" +
