@@ -1,6 +1,6 @@
 // Package extension serves tsclientwatch's tables to osqueryd over the
 // osquery extension protocol (Thrift over a unix socket, a named pipe on
-// Windows), using osquery-go.
+// Windows), using osquery-go's client and generated Thrift code.
 //
 // Run differs from osquery-go's own ExtensionManagerServer.Run in the ways
 // that matter on real hosts: it pings osquery before registering (the socket
@@ -9,7 +9,13 @@
 // osquery answers and that it still lists this extension (osquery can drop an
 // extension while pings keep succeeding), and returns once either check
 // fails, so the process exits and osquery's watcher respawns it. It also
-// stops on context cancellation (SIGTERM, SIGINT) after deregistering.
+// stops on context cancellation (SIGTERM, SIGINT) or osquery's shutdown call
+// after deregistering. And it makes its own listener, which osquery-go's
+// server does not let a caller configure: a unix socket only its owner can
+// connect to, or a named pipe with an explicit security descriptor
+// (SYSTEM, Administrators and its own account); if it cannot listen (on
+// Windows someone may hold the pipe name first), it deregisters before it
+// returns ErrListen, so osquery does not route its calls to that holder.
 package extension
 
 import (
@@ -42,6 +48,10 @@ const (
 
 // Why Run stopped when it was not asked to.
 var (
+	// ErrListen: the extension could not listen at its socket or pipe
+	// (osquery's path plus ".<uuid>"), which someone else may hold. The
+	// registration is taken back first.
+	ErrListen = errors.New("cannot listen for osquery's calls")
 	// ErrOsqueryGone: osquery did not answer a ping or a call in time.
 	ErrOsqueryGone = errors.New("osquery is not answering")
 	// ErrDeregistered: osquery answers but no longer lists this extension.
@@ -118,63 +128,75 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	mgr := &manager{ExtensionManagerClient: client, timeout: opts.Timeout, registered: make(chan struct{})}
+	mgr := &manager{ExtensionManagerClient: client, timeout: opts.Timeout}
 	defer client.Close()
 
-	srv, err := osqueryapi.NewExtensionManagerServer(opts.Name, opts.Socket,
-		osqueryapi.WithClient(mgr),
-		osqueryapi.ServerTimeout(opts.Timeout),
-		osqueryapi.ExtensionVersion(opts.Version),
-		// Buffered: one write per response instead of one per Thrift field.
-		osqueryapi.WithTransportFactory(thrift.NewTBufferedTransportFactory(64<<10)),
-	)
+	h := newHandler(Tables(opts.Store, opts.Status))
+	st, err := mgr.RegisterExtension(&osquery.InternalExtensionInfo{Name: opts.Name, Version: opts.Version}, h.registry())
 	if err != nil {
-		return fmt.Errorf("extension server: %w", err)
-	}
-	for _, t := range Tables(opts.Store, opts.Status) {
-		srv.RegisterPlugin(t.Plugin())
-	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Start() }()
-
-	// Wait for the registration's outcome before anything can call
-	// Shutdown: a Shutdown that ran before Start took its lock would leave
-	// Start to register and serve afterwards, forever.
-	select {
-	case <-mgr.registered:
-	case err := <-served:
 		return fmt.Errorf("register with osquery at %s: %w", opts.Socket, err)
 	}
-	log.Info("registered with osquery", "name", opts.Name, "uuid", mgr.uuid(), "socket", opts.Socket,
+	if st.Code != 0 {
+		return fmt.Errorf("register with osquery at %s: status %d: %s", opts.Socket, st.Code, st.Message)
+	}
+
+	// osquery calls the extension at its socket plus ".<uuid>". The
+	// listener is made here, not by osquery-go, so that it can be given
+	// its permissions: a unix socket only root can connect to, a named
+	// pipe with an explicit security descriptor (listen_*.go).
+	path := fmt.Sprintf("%s.%d", opts.Socket, st.UUID)
+	ln, err := listen(path)
+	if err != nil {
+		// osquery now routes this extension's tables to that path, where
+		// someone else may be listening (any user can create a named pipe
+		// first). Take the registration back before exiting, and say so
+		// loudly.
+		log.Error("cannot listen for osquery's calls; deregistering and exiting", "path", path, "err", err)
+		if _, derr := mgr.DeregisterExtension(st.UUID); derr != nil {
+			log.Error("deregister", "uuid", st.UUID, "err", derr)
+		}
+		return fmt.Errorf("%w on %s: %v (if another process holds that name, osquery's calls would reach it: find it before restarting osquery)", ErrListen, path, err)
+	}
+	server := thrift.NewTSimpleServer4(osquery.NewExtensionProcessor(h), &listenerTransport{ln: ln},
+		// Buffered: one write per response instead of one per Thrift field.
+		thrift.NewTBufferedTransportFactory(64<<10), thrift.NewTBinaryProtocolFactoryConf(nil))
+	server.SetLogContext(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve() }()
+	log.Info("registered with osquery", "name", opts.Name, "uuid", st.UUID, "socket", opts.Socket, "listen", path,
 		"timeout", opts.Timeout, "interval", opts.Interval)
 
-	reason := watch(ctx, mgr, opts.Interval, served, log)
-	if reason != nil {
-		// osquery is gone or has forgotten us: deregistering would only
-		// wait for a timeout, and exiting promptly is what lets osquery's
-		// watcher start a fresh copy.
-		mgr.skipDeregister()
+	reason := watch(ctx, mgr, opts.Interval, served, h.shutdown, log)
+	if reason == nil {
+		// Asked to stop (a signal, or osquery's shutdown call): take the
+		// registration back. When osquery is gone or has forgotten us,
+		// deregistering would only wait for a timeout, and exiting
+		// promptly is what lets osquery's watcher start a fresh copy.
+		if _, err := mgr.DeregisterExtension(st.UUID); err != nil {
+			log.Debug("deregister", "err", err)
+		}
 	}
-	if err := srv.Shutdown(context.Background()); err != nil {
-		log.Debug("deregister", "err", err)
-	}
-	// Start returns once the server's accept loop has stopped.
+	server.Stop()
+	// Serve returns once the accept loop has stopped.
 	if err := <-served; err != nil && reason == nil {
 		reason = fmt.Errorf("extension server: %w", err)
 	}
 	return reason
 }
 
-// watch checks osquery's health every interval until ctx ends (nil), the
-// server stops on its own, or a check fails (the reason).
-func watch(ctx context.Context, mgr *manager, interval time.Duration, served chan error, log *slog.Logger) error {
+// watch checks osquery's health every interval until ctx ends or osquery
+// asks the extension to shut down (nil), the server stops on its own, or a
+// check fails (the reason).
+func watch(ctx context.Context, mgr *manager, interval time.Duration, served chan error, shutdown <-chan struct{}, log *slog.Logger) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping", "cause", context.Cause(ctx))
+			return nil
+		case <-shutdown:
+			log.Info("stopping: osquery asked the extension to shut down")
 			return nil
 		case err := <-served:
 			served <- err // Run reads it again after Shutdown
@@ -251,29 +273,20 @@ func dial(sock string, timeout time.Duration) (*osqueryapi.ExtensionManagerClien
 	return osqueryapi.NewClient(sock, timeout, osqueryapi.MaxWaitTime(timeout), osqueryapi.DefaultWaitTime(timeout))
 }
 
-// manager is the client the extension server uses to talk to osquery. It
-// records the uuid osquery assigns, bounds every call by the timeout, and
-// can skip deregistration when osquery is known to be gone.
+// manager is the client the extension uses to talk to osquery. It records
+// the uuid osquery assigns and bounds every call by the timeout.
 type manager struct {
 	*osqueryapi.ExtensionManagerClient
 	timeout time.Duration
 
-	mu         sync.Mutex
-	id         osquery.ExtensionRouteUUID
-	registered chan struct{} // closed once RegisterExtension succeeded
-	skip       bool
+	mu sync.Mutex
+	id osquery.ExtensionRouteUUID
 }
 
 func (m *manager) uuid() osquery.ExtensionRouteUUID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.id
-}
-
-func (m *manager) skipDeregister() {
-	m.mu.Lock()
-	m.skip = true
-	m.mu.Unlock()
 }
 
 // RegisterExtension registers and records the uuid osquery assigned.
@@ -285,20 +298,12 @@ func (m *manager) RegisterExtension(info *osquery.InternalExtensionInfo, reg osq
 		m.mu.Lock()
 		m.id = st.UUID
 		m.mu.Unlock()
-		close(m.registered)
 	}
 	return st, err
 }
 
-// DeregisterExtension deregisters within the timeout, unless osquery is
-// known to be gone.
+// DeregisterExtension deregisters within the timeout.
 func (m *manager) DeregisterExtension(id osquery.ExtensionRouteUUID) (*osquery.ExtensionStatus, error) {
-	m.mu.Lock()
-	skip := m.skip
-	m.mu.Unlock()
-	if skip {
-		return &osquery.ExtensionStatus{Code: 0, Message: "skipped: osquery gone"}, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 	defer cancel()
 	return m.DeregisterExtensionContext(ctx, id)

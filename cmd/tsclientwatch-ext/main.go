@@ -196,9 +196,17 @@ func newCollector(ctx context.Context, cfg config.Config, st *store.Store, socke
 	return coll, func() { coll.Close(); closeDetector() }, nil
 }
 
-func defaultSocket() string {
-	if runtime.GOOS == "windows" {
-		return `\\.\pipe\shell.em`
+func defaultSocket() string { return defaultSocketFor(runtime.GOOS) }
+
+// defaultSocketFor is osqueryd's default --extensions_socket on goos
+// (osquery's OSQUERY_SOCKET "osquery.em": /var/osquery/ on Linux,
+// \\.\pipe\ on Windows). osqueryd passes --socket to the extensions it
+// autoloads anyway; the default matters when the extension is started by
+// hand. (\\.\pipe\shell.em is osqueryi's, when no osqueryd holds the
+// default.)
+func defaultSocketFor(goos string) string {
+	if goos == "windows" {
+		return `\\.\pipe\osquery.em`
 	}
 	return "/var/osquery/osquery.em"
 }

@@ -72,3 +72,18 @@ func TestSignalBeforeOsquery(t *testing.T) {
 	}
 	_ = os.Remove(filepath.Join(dir, "osquery.em"))
 }
+
+// TestDefaultSocket: review D1. The default is osqueryd's own socket on each
+// platform (osquery's OSQUERY_SOCKET plus "osquery.em"), as docs/osquery.md
+// and docs/security.md say; it was osqueryi's shell.em pipe on Windows.
+func TestDefaultSocket(t *testing.T) {
+	for goos, want := range map[string]string{
+		"windows": `\\.\pipe\osquery.em`,
+		"linux":   "/var/osquery/osquery.em",
+		"darwin":  "/var/osquery/osquery.em",
+	} {
+		if got := defaultSocketFor(goos); got != want {
+			t.Errorf("defaultSocketFor(%s) = %s, want %s", goos, got, want)
+		}
+	}
+}

@@ -137,6 +137,9 @@ func (c Checker) checkOne(obj, sddl string, isDir bool, file string) error {
 	if c.User != "" {
 		user += " " + c.name(c.User)
 	}
+	if sd.Owner == "" {
+		return fmt.Errorf("%s: its owner could not be read (refusing %s)", what, file)
+	}
 	if !c.trusted(sd.Owner) {
 		return fmt.Errorf("%s is owned by %s, not SYSTEM, Administrators, TrustedInstaller or %s, who could %s (take it over: icacls \"%s\" /setowner *S-1-5-32-544 /T, then reset its permissions as docs/security.md shows, or delete it and install again)",
 			what, c.name(sd.Owner), user, harm, obj)

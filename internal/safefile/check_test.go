@@ -150,6 +150,8 @@ func TestChecker(t *testing.T) {
 			tree{`\\fs1\tools\tsclientwatch`: sddlLockedDir, `\\fs1\tools\`: sddlLockedDir}, ""},
 		{"attacker-owned share root", SIDSystem, `\\fs1\tools\plugin.exe`, sddlInstalledFile,
 			tree{`\\fs1\tools\`: sddlPlantedDir}, `directory \\fs1\tools\ is owned by ` + evil},
+		{"no owner", SIDSystem, cfg, "D:(A;;FA;;;SY)",
+			with(stock, tree{`C:\ProgramData\tsclientwatch`: sddlLockedDir}), "its owner could not be read"},
 		{"unparsable descriptor", SIDSystem, cfg, "garbage",
 			with(stock, tree{`C:\ProgramData\tsclientwatch`: sddlLockedDir}), `SDDL "garbage"`},
 	} {
@@ -185,7 +187,7 @@ func TestParseSDDL(t *testing.T) {
 	if !reflect.DeepEqual(sd, want) {
 		t.Errorf("got  %+v\nwant %+v", sd, want)
 	}
-	for _, bad := range []string{"", "D:(A;;FA;;;SY)", "O:BAD:(A;;FA;;SY)", "O:BAD:(A;;ZZ;;;SY)", "O:BAD:(A;;FA;;;SY", "O:BAO:SY", "X:1"} {
+	for _, bad := range []string{"O:BAD:(A;;FA;;SY)", "O:BAD:(A;;ZZ;;;SY)", "O:BAD:(A;;FA;;;SY", "O:BAO:SY", "X:1"} {
 		if _, err := ParseSDDL(bad); err == nil {
 			t.Errorf("ParseSDDL(%q) accepted", bad)
 		}

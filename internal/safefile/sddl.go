@@ -110,7 +110,8 @@ const (
 )
 
 // ParseSDDL reads the owner and DACL of an SDDL string. The group and SACL
-// are skipped.
+// are skipped; Owner is "" and NullDACL true when their sections are
+// absent.
 func ParseSDDL(s string) (SecurityDescriptor, error) {
 	sd := SecurityDescriptor{NullDACL: true}
 	rest := strings.TrimSpace(s)
@@ -136,9 +137,6 @@ func ParseSDDL(s string) (SecurityDescriptor, error) {
 			}
 			sd.DACL, sd.NullDACL = dacl, null
 		}
-	}
-	if !seen['O'] {
-		return sd, fmt.Errorf("SDDL %q has no owner (O:)", s)
 	}
 	return sd, nil
 }
