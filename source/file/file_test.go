@@ -168,6 +168,7 @@ func TestThirdPartyData(t *testing.T) {
 	}{
 		{[]string{"evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx"}, 22},
 		{[]string{"evtx-to-mitre-attack", "ID4688-4778-4779_RDP_hijack_direct.evtx"}, 14},
+		{[]string{"evtx-to-mitre-attack", "ID1149_RDP_success_logins_multiple_hosts.evtx"}, 11},
 		{[]string{"sigma", "sigma_regression_chcp_sysmon1.evtx"}, 1},
 		{[]string{"sigma", "sigma_regression_chcp_sysmon1.json"}, 1},
 		{[]string{"otrf-security-datasets", "otrf_rdp_interactive_taskmanager_proc_logon_subset.jsonl"}, 53},
@@ -194,7 +195,7 @@ func TestThirdPartyData(t *testing.T) {
 }
 
 // TestDirectoryWalk checks the walk order, then walks directories of real
-// third-party logs: every file looked at (10 logs and 3 licence texts,
+// third-party logs: every file looked at (13 logs and 4 licence texts,
 // skipped as not logs), no error.
 func TestDirectoryWalk(t *testing.T) {
 	t.Parallel()
@@ -222,8 +223,9 @@ func TestDirectoryWalk(t *testing.T) {
 		files, skipped int64
 	}{
 		{"thirdparty", func(t *testing.T) []string {
-			return []string{testdir.ThirdParty(t, "sigma"), testdir.ThirdParty(t, "otrf-security-datasets"), testdir.ThirdParty(t, "evtx-rs")}
-		}, 13, 3},
+			return []string{testdir.ThirdParty(t, "evtx-to-mitre-attack"), testdir.ThirdParty(t, "sigma"),
+				testdir.ThirdParty(t, "otrf-security-datasets"), testdir.ThirdParty(t, "evtx-rs")}
+		}, 17, 4},
 		{"ecs", func(t *testing.T) []string { return []string{testdir.Shared(t, testdir.ECS)} }, 3, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
