@@ -195,7 +195,8 @@ func FuzzHostResponse(f *testing.F) {
 }
 
 // seedRequests returns real batches: the crafted events of events(), and
-// the first events of each input in testdata and ../shared/data.
+// the events of the project's samples, two real logs of testdata/thirdparty
+// and, when present, the ECS documents of ../shared/data.
 func seedRequests(tb testing.TB) []*pb.DetectRequest {
 	var reqs []*pb.DetectRequest
 	add := func(evs []detector.Event) {
