@@ -11,9 +11,11 @@
 // is an error that rolls back; space freed by dropped rows is reused, so
 // the file stays bounded by the store's bounds; and an operator can read
 // the file with the sqlite3 shell. Columns, not an encoded blob, hold the
-// fields: a later field is an ALTER TABLE ADD COLUMN with a default, run
-// once by the next version (see migrations), and an older binary reading a
-// newer file just ignores the columns it does not know.
+// fields, derived from detector.Detection (columns.go): a field added later
+// gets its column, with its zero value as default, the first time a new
+// build opens the file, and an older build reading a newer file ignores the
+// columns it does not know. Strings are stored byte for byte (a Linux path
+// need not be UTF-8).
 //
 // The store and the collector are the only users: readers never see the
 // database.
@@ -316,58 +318,21 @@ func (d *DB) openAndLoad() (snap *Snapshot, err error) {
 // DEFAULT ..." (and the same on pending), which SQLite does without
 // rewriting the table.
 var migrations = []string{
-	// 1: the first schema.
+	// 1: the first schema. The columns of the detection fields are added
+	// by ensureColumns (see columns.go).
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
 	CREATE TABLE detections (
-		eid          INTEGER PRIMARY KEY,
-		ident        BLOB NOT NULL UNIQUE,
-		added        INTEGER NOT NULL, -- Unix ns: expiry counts from it
-		read         INTEGER NOT NULL DEFAULT 0,
-		truncated    INTEGER NOT NULL DEFAULT 0,
-		time_s       INTEGER,          -- the event's time; NULL when it had none
-		time_ns      INTEGER,
-		type         INTEGER NOT NULL,
-		pid          INTEGER NOT NULL,
-		ppid         INTEGER NOT NULL,
-		path         TEXT NOT NULL,
-		cmdline      TEXT NOT NULL,
-		cwd          TEXT NOT NULL,
-		parent_path  TEXT NOT NULL,
-		username     TEXT NOT NULL,
-		hostname     TEXT NOT NULL,
-		host_os      TEXT NOT NULL,
-		source       TEXT NOT NULL,
-		sha256       TEXT NOT NULL,
-		record_id    INTEGER NOT NULL,
-		form         TEXT NOT NULL,
-		client_drive TEXT NOT NULL,
-		share_path   TEXT NOT NULL,
-		rule_id      TEXT NOT NULL
+		eid       INTEGER PRIMARY KEY,
+		ident     BLOB NOT NULL UNIQUE,
+		added     INTEGER NOT NULL, -- Unix ns: expiry counts from it
+		read      INTEGER NOT NULL DEFAULT 0,
+		truncated INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE TABLE pending (
-		id           INTEGER PRIMARY KEY,
-		ident        BLOB NOT NULL UNIQUE,
-		added        INTEGER NOT NULL,
-		truncated    INTEGER NOT NULL DEFAULT 0,
-		time_s       INTEGER,
-		time_ns      INTEGER,
-		type         INTEGER NOT NULL,
-		pid          INTEGER NOT NULL,
-		ppid         INTEGER NOT NULL,
-		path         TEXT NOT NULL,
-		cmdline      TEXT NOT NULL,
-		cwd          TEXT NOT NULL,
-		parent_path  TEXT NOT NULL,
-		username     TEXT NOT NULL,
-		hostname     TEXT NOT NULL,
-		host_os      TEXT NOT NULL,
-		source       TEXT NOT NULL,
-		sha256       TEXT NOT NULL,
-		record_id    INTEGER NOT NULL,
-		form         TEXT NOT NULL,
-		client_drive TEXT NOT NULL,
-		share_path   TEXT NOT NULL,
-		rule_id      TEXT NOT NULL
+		id        INTEGER PRIMARY KEY,
+		ident     BLOB NOT NULL UNIQUE,
+		added     INTEGER NOT NULL,
+		truncated INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE TABLE tombstones (seq INTEGER PRIMARY KEY, ident BLOB NOT NULL UNIQUE);
 	CREATE TABLE cursors (source TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL);`,
@@ -396,9 +361,6 @@ func (d *DB) migrate() error {
 	case app != applicationID:
 		return fmt.Errorf("%w: application id 0x%x", errDamaged, app)
 	}
-	if version >= len(migrations) {
-		return nil // this or a newer version's schema: newer columns are left alone
-	}
 	tx, err := d.db.Begin()
 	if err != nil {
 		return err
@@ -417,58 +379,89 @@ func (d *DB) migrate() error {
 			return err
 		}
 	}
-	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+	if version < len(migrations) {
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+			return err
+		}
+	}
+	if err := ensureColumns(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// rowColumns are the columns of a detection, in the order scanRow and
-// rowArgs use, shared by the detections and pending tables.
-const rowColumns = `ident, added, truncated, time_s, time_ns, type, pid, ppid, path, cmdline, cwd, parent_path,
-	username, hostname, host_os, source, sha256, record_id, form, client_drive, share_path, rule_id`
-
-const rowPlaceholders = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
-
-func rowArgs(r *Row) []any {
-	e := &r.Event
-	var ts, tns any
-	if !e.Time.IsZero() {
-		ts, tns = e.Time.Unix(), int64(e.Time.Nanosecond())
+// ensureColumns adds the columns the detection fields need and the file
+// lacks; columns the file has beyond them (from a newer build) stay.
+func ensureColumns(tx *sql.Tx) error {
+	defs := columnDefs()
+	for _, table := range []string{"detections", "pending"} {
+		rows, err := tx.Query(`SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			have[n] = true
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+		if len(have) == 0 {
+			return fmt.Errorf("%w: table %s is missing", errDamaged, table)
+		}
+		for _, f := range fields {
+			for _, c := range f.cols {
+				if have[c] {
+					continue
+				}
+				if _, err := tx.Exec(fmt.Sprintf(`ALTER TABLE %s ADD COLUMN "%s" %s`, table, c, defs[c])); err != nil {
+					return fmt.Errorf("add column %s.%s: %w", table, c, err)
+				}
+			}
+		}
 	}
-	return []any{r.Ident[:], r.Added.UnixNano(), r.Truncated, ts, tns, int64(e.Type), e.PID, e.ParentPID,
-		e.Executable, e.CommandLine, e.WorkingDirectory, e.ParentExecutable, e.User, e.Host, e.HostOS,
-		e.Source, e.SHA256, int64(e.RecordID), string(r.Form), r.ClientDrive, r.SharePath, r.RuleID}
+	return nil
 }
 
-// scanRow reads rowColumns (after first, the key columns) into r.
-func scanRow(rows *sql.Rows, r *Row, first ...any) error {
-	var (
-		ident      []byte
-		added      int64
-		ts, tns    sql.NullInt64
-		typ, recID int64
-		form       string
-	)
-	e := &r.Event
-	dest := append(first, &ident, &added, &r.Truncated, &ts, &tns, &typ, &e.PID, &e.ParentPID,
-		&e.Executable, &e.CommandLine, &e.WorkingDirectory, &e.ParentExecutable, &e.User, &e.Host, &e.HostOS,
-		&e.Source, &e.SHA256, &recID, &form, &r.ClientDrive, &r.SharePath, &r.RuleID)
+// rowColumns are the columns of a row after its key: identity, when it was
+// added, whether it was cut, then the detection's fields.
+func rowColumns() string { return "ident, added, truncated, " + fieldColumns() }
+
+func rowPlaceholders() string {
+	return strings.TrimSuffix(strings.Repeat("?, ", 3+fieldCount()), ", ")
+}
+
+func rowArgs(r *Row) []any {
+	return append([]any{r.Ident[:], r.Added.UnixNano(), r.Truncated}, fieldArgs(&r.Detection)...)
+}
+
+// rowScanner reads rowColumns (after the key columns) into rows.
+type rowScanner struct {
+	ident []byte
+	added int64
+	trunc bool
+	f     *scanned
+}
+
+func newRowScanner() *rowScanner { return &rowScanner{f: newScanned()} }
+
+func (s *rowScanner) scan(rows *sql.Rows, r *Row, first ...any) error {
+	dest := append(append(first, &s.ident, &s.added, &s.trunc), s.f.dests...)
 	if err := rows.Scan(dest...); err != nil {
 		return fmt.Errorf("%w: %v", errDamaged, err)
 	}
-	if len(ident) != len(r.Ident) {
-		return fmt.Errorf("%w: identity of %d bytes", errDamaged, len(ident))
+	if len(s.ident) != len(r.Ident) {
+		return fmt.Errorf("%w: identity of %d bytes", errDamaged, len(s.ident))
 	}
-	copy(r.Ident[:], ident)
-	r.Added = time.Unix(0, added)
-	if ts.Valid {
-		e.Time = time.Unix(ts.Int64, tns.Int64).UTC()
-	}
-	e.Type = detector.EventType(typ)
-	e.RecordID = uint64(recID)
-	r.Form = detector.Form(form)
-	return nil
+	copy(r.Ident[:], s.ident)
+	r.Added = time.Unix(0, s.added)
+	r.Truncated = s.trunc
+	return s.f.fill(&r.Detection)
 }
 
 func (d *DB) load() (*Snapshot, error) {
@@ -482,14 +475,15 @@ func (d *DB) load() (*Snapshot, error) {
 	}
 	snap.Created = time.Unix(0, created)
 
-	rows, err := d.db.Query("SELECT eid, read, " + rowColumns + " FROM detections ORDER BY eid")
+	sc := newRowScanner()
+	rows, err := d.db.Query("SELECT eid, read, " + rowColumns() + " FROM detections ORDER BY eid")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var r Row
 		var eid int64
-		if err := scanRow(rows, &r, &eid, &r.Read); err != nil {
+		if err := sc.scan(rows, &r, &eid, &r.Read); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -500,13 +494,13 @@ func (d *DB) load() (*Snapshot, error) {
 		return nil, err
 	}
 
-	rows, err = d.db.Query("SELECT id, " + rowColumns + " FROM pending ORDER BY id")
+	rows, err = d.db.Query("SELECT id, " + rowColumns() + " FROM pending ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var r Row
-		if err := scanRow(rows, &r, &r.ID); err != nil {
+		if err := sc.scan(rows, &r, &r.ID); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -600,7 +594,7 @@ func (d *DB) wrap(err error) error {
 
 func (d *DB) apply(tx *sql.Tx, b *Batch) error {
 	if len(b.Rows) > 0 || len(b.Release) > 0 {
-		ins, err := tx.Prepare("INSERT OR IGNORE INTO detections (eid, read, " + rowColumns + ") VALUES (?, ?, " + rowPlaceholders + ")")
+		ins, err := tx.Prepare("INSERT OR IGNORE INTO detections (eid, read, " + rowColumns() + ") VALUES (?, ?, " + rowPlaceholders() + ")")
 		if err != nil {
 			return err
 		}
@@ -622,7 +616,7 @@ func (d *DB) apply(tx *sql.Tx, b *Batch) error {
 		}
 	}
 	if len(b.Pending) > 0 {
-		ins, err := tx.Prepare("INSERT OR IGNORE INTO pending (id, " + rowColumns + ") VALUES (?, " + rowPlaceholders + ")")
+		ins, err := tx.Prepare("INSERT OR IGNORE INTO pending (id, " + rowColumns() + ") VALUES (?, " + rowPlaceholders() + ")")
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -363,5 +364,27 @@ func TestPolicyMatchesModel(t *testing.T) {
 	if int(st.DroppedCap+st.DroppedBytes) != m.dropped || int(st.DroppedUnread) != m.unreadDr || st.DroppedExpired == 0 ||
 		st.DroppedCap == 0 || st.DroppedBytes == 0 || m.unreadDr == m.dropped {
 		t.Errorf("Stats = %+v; model dropped %d (%d unread)", st, m.dropped, m.unreadDr)
+	}
+}
+
+// TestEveryStringIsCapped: whatever string fields detector.Event gains, the
+// store cuts them and counts them.
+func TestEveryStringIsCapped(t *testing.T) {
+	t.Parallel()
+	d := userDet("alice", 1)
+	v := reflect.ValueOf(&d).Elem()
+	long := strings.Repeat("x", MaxStringBytes+100)
+	for _, idx := range stringFields {
+		v.FieldByIndex(idx).SetString(long + v.Type().FieldByIndex(idx).Name)
+	}
+	r := prepare([]detector.Detection{d}, t0)[0]
+	rv := reflect.ValueOf(&r.Detection).Elem()
+	for _, idx := range stringFields {
+		if n := rv.FieldByIndex(idx).Len(); n > MaxStringBytes {
+			t.Errorf("%s kept %d bytes", v.Type().FieldByIndex(idx).Name, n)
+		}
+	}
+	if !r.Truncated || r.Size() != MaxRowBytes {
+		t.Errorf("Truncated %v, Size %d; want true, %d", r.Truncated, r.Size(), MaxRowBytes)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"container/heap"
 	"context"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -62,7 +63,7 @@ const MaxStringBytes = 8 << 10
 const RowOverhead = 320
 
 // MaxRowBytes is the largest Row.Size: every string at MaxStringBytes.
-const MaxRowBytes = RowOverhead + 14*MaxStringBytes
+var MaxRowBytes = int64(RowOverhead + len(stringFields)*MaxStringBytes)
 
 // Options configure a Store. Zero values select the defaults.
 type Options struct {
@@ -306,16 +307,64 @@ func compact(d detector.Detection) (_ detector.Detection, cut bool) {
 	d.Form = detector.Form(in(string(d.Form)))
 	d.ClientDrive = in(d.ClientDrive)
 	d.RuleID = in(d.RuleID)
+	// Fields added after these (attribution, evidence...) are capped and
+	// interned too.
+	v := reflect.ValueOf(&d).Elem()
+	for _, idx := range otherStrings {
+		f := v.FieldByIndex(idx)
+		f.SetString(in(f.String()))
+	}
 	return d, cut
 }
 
-// sizeOf is a row's cost against MaxBytes: what it takes in a query reply.
+// otherStrings are the string fields compact has no line of its own for.
+var otherStrings = func() [][]int {
+	handled := map[string]bool{"Executable": true, "CommandLine": true, "WorkingDirectory": true, "ParentExecutable": true,
+		"User": true, "Host": true, "HostOS": true, "Source": true, "SHA256": true, "FSType": true, "Form": true,
+		"ClientDrive": true, "SharePath": true, "RuleID": true}
+	t := reflect.TypeFor[detector.Detection]()
+	var out [][]int
+	for _, idx := range stringFields {
+		if !handled[t.FieldByIndex(idx).Name] {
+			out = append(out, idx)
+		}
+	}
+	return out
+}()
+
+// sizeOf is a row's cost against MaxBytes: what it takes in a query reply,
+// RowOverhead and every string field.
 func sizeOf(d *detector.Detection) int64 {
-	e := &d.Event
-	return RowOverhead + int64(len(e.Executable)+len(e.CommandLine)+len(e.WorkingDirectory)+
-		len(e.ParentExecutable)+len(e.User)+len(e.Host)+len(e.HostOS)+len(e.Source)+len(e.SHA256)+len(e.FSType)+
-		len(d.Form)+len(d.ClientDrive)+len(d.SharePath)+len(d.RuleID))
+	v := reflect.ValueOf(d).Elem()
+	n := int64(RowOverhead)
+	for _, idx := range stringFields {
+		n += int64(v.FieldByIndex(idx).Len())
+	}
+	return n
 }
+
+// stringFields are the index paths of every string field of a Detection
+// (its Event's included): the fields compact caps and sizeOf counts,
+// whatever fields later issues add.
+var stringFields = func() [][]int {
+	var out [][]int
+	var walk func(t reflect.Type, prefix []int)
+	walk = func(t reflect.Type, prefix []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			idx := append(append([]int(nil), prefix...), i)
+			switch {
+			case !f.IsExported():
+			case f.Anonymous && f.Type.Kind() == reflect.Struct:
+				walk(f.Type, idx)
+			case f.Type.Kind() == reflect.String:
+				out = append(out, idx)
+			}
+		}
+	}
+	walk(reflect.TypeFor[detector.Detection](), nil)
+	return out
+}()
 
 // ownerKey is the share a row counts against: who caused it, as the event
 // says. Live events carry the local user; log records the user and host
