@@ -123,6 +123,13 @@ func (m *Mount) Release() { m.once.Do(func() { close(m.release) }) }
 // Stalled returns how many requests have been held so far.
 func (m *Mount) Stalled() int64 { return m.stalled.Load() }
 
+// Unmount unmounts any mount at dir (bindfs's too), retrying for a few
+// seconds while it is busy and detaching it as a last resort. A mount is
+// busy for a moment whenever a watcher opens its root or an event's file,
+// and every watcher on the host watches every client-drive mount, also
+// those of another test run.
+func Unmount(dir string) error { return unmount(dir) }
+
 // unmount retries while the mount is busy (a request just released may
 // still hold it) and detaches it as a last resort.
 func unmount(dir string) error {

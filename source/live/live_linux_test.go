@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
 	"github.com/tsclientwatch/tsclientwatch/source"
 )
 
@@ -96,8 +97,8 @@ func newFixture(t *testing.T, owner *syscall.Credential) *fixture {
 		t.Fatalf("bindfs %s %s: %v\n%s", src, f.mnt, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", f.mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v\n%s", f.mnt, err, out)
+		if err := testfuse.Unmount(f.mnt); err != nil {
+			t.Error(err)
 		}
 	})
 	return f
@@ -518,8 +519,8 @@ func TestEBPFDeepPathOnFUSEMount(t *testing.T) {
 		t.Fatalf("bindfs: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		if err := testfuse.Unmount(mnt); err != nil {
+			t.Error(err)
 		}
 	})
 	src := filepath.Join(f.root, "src", "C:")

@@ -170,7 +170,7 @@ func TestStalledDaemonStallsOnlyItsMount(t *testing.T) {
 	if out, err := exec.Command("bindfs", realSrc, realMnt).CombinedOutput(); err != nil {
 		t.Fatalf("bindfs: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", realMnt).Run() })
+	t.Cleanup(func() { testfuse.Unmount(realMnt) })
 	evil := testfuse.New(t, evilSrc, evilMnt, testfuse.Options{Owner: nobody, Group: nobody, AllowOther: true, StallRoot: true, Subtype: "evil"})
 
 	var w *Watcher

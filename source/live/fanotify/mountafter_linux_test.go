@@ -11,6 +11,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
 )
 
 // TestMountsAfterStartAlwaysMarked reproduces the review's E7: mountinfo
@@ -62,8 +64,8 @@ func TestMountsAfterStartAlwaysMarked(t *testing.T) {
 		} else {
 			missed++
 		}
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Fatalf("umount: %v\n%s", err, out)
+		if err := testfuse.Unmount(mnt); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if missed > 0 {
@@ -109,7 +111,7 @@ func TestPeriodicRescan(t *testing.T) {
 	if out, err := exec.Command("bindfs", src, mnt).CombinedOutput(); err != nil {
 		t.Fatalf("bindfs: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() { testfuse.Unmount(mnt) })
 	copyMountinfo()
 	waitMarked(t, w, mnt)
 	pid := execAs(t, 0, filepath.Join(mnt, "C:", "tool"))
