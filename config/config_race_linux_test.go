@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
 
 // TestConfigSwapRace: review H3. While a symbolic link flips between a
@@ -18,7 +20,7 @@ import (
 func TestConfigSwapRace(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file away")
+		testdir.SkipOutsideCI(t, "needs root to give a file away")
 	}
 	dir := t.TempDir()
 	good := writeFile(t, "good.yaml", "log: {level: debug}\n")

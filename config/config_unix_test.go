@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 )
 
 // TestFIFO: a named pipe where the file should be is refused at once; an
@@ -43,7 +45,7 @@ func TestFileOwnerAndMode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			if tc.owner >= 0 && os.Geteuid() != 0 {
-				t.Skip("needs root to give a file away")
+				testdir.SkipOutsideCI(t, "needs root to give a file away")
 			}
 			path := writeFile(t, "c.yaml", "log: {level: debug}\n")
 			if err := os.Chmod(path, tc.mode); err != nil {
@@ -91,7 +93,7 @@ func TestParentDirectories(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			if tc.needRoot && os.Geteuid() != 0 {
-				t.Skip("needs root to give a directory away")
+				testdir.SkipOutsideCI(t, "needs root to give a directory away")
 			}
 			dir := filepath.Join(t.TempDir(), "etc")
 			if err := os.Mkdir(dir, 0o700); err != nil {
