@@ -256,11 +256,6 @@ func (c *Collector) Status() []tables.SourceStatus {
 			out[i].Dropped += int64(st.Lost)
 			out[i].LostBuffers += int64(st.LostBuffers)
 			out[i].Warning = st.Warning
-			if c, ok := s.watcher.(cursorer); ok {
-				if cur := c.Cursor(); cur != "" {
-					out[i].Cursor = cur
-				}
-			}
 		}
 		s.mu.Unlock()
 	}
@@ -581,9 +576,6 @@ wait:
 	if cw != nil {
 		if cur := cw.Cursor(); cur != "" {
 			*resume = cur
-			s.mu.Lock()
-			s.status.Cursor = cur // shown while the source waits to restart
-			s.mu.Unlock()
 		}
 	}
 	s.retire(sr)
