@@ -21,6 +21,16 @@
 //     identity is held, or was dropped recently, is not added again, so
 //     reading the same log twice adds nothing.
 //
+// With a state database (Open, package state) every row is written before
+// it becomes visible, by a goroutine of the store's own, so a caller never
+// waits for the disk; source cursors given to Commit are written in the same
+// transaction as the rows. Hold and Release are for rows that must wait
+// before they are shown (issue 15: a live detection whose program is still
+// being hashed): Hold writes the detection at once but shows it to no
+// query; Release fills the fields that were missing, gives it the next eid
+// and shows it, so eids stay in the order rows become visible and a visible
+// row never changes. HeldRows lists what a crash left held.
+//
 // Lookups by eid binary-search the rows, which are kept in eid order; lookups
 // by event time use a secondary index sorted by (time, eid), because events
 // may arrive out of time order (a replayed file next to live events).
