@@ -69,6 +69,21 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	dst.FsType = e.FSType
 	dst.PathTruncated = e.PathTruncated
 	dst.Inferred = uint32(e.Inferred)
+	dst.LogonId = uint64(e.LogonID)
+	if id, ok := e.SessionID.Get(); ok {
+		if dst.SessionId == nil {
+			dst.SessionId = new(uint32)
+		}
+		*dst.SessionId = id
+	} else {
+		dst.SessionId = nil
+	}
+	dst.ClientName = e.ClientName
+	dst.ClientAddress = e.ClientAddress
+	dst.LogonTime = e.LogonTime
+	dst.Attribution = e.Attribution
+	dst.SessionChange = pb.SessionChange(e.SessionChange)
+	dst.LinkedLogonId = uint64(e.LinkedLogonID)
 	// Field numbers as in detector.proto.
 	dst.Escaped = 0
 	wireField(&dst.Executable, 7, &dst.Escaped)
@@ -81,6 +96,9 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	wireField(&dst.Source, 14, &dst.Escaped)
 	wireField(&dst.Sha256, 15, &dst.Escaped)
 	wireField(&dst.FsType, 16, &dst.Escaped)
+	wireField(&dst.ClientName, 22, &dst.Escaped)
+	wireField(&dst.ClientAddress, 23, &dst.Escaped)
+	wireField(&dst.Attribution, 25, &dst.Escaped)
 }
 
 // zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
@@ -109,6 +127,15 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 	if e.Inferred > 0xff {
 		return detector.Event{}, fmt.Errorf("inferred %#x out of range (8 bits)", e.Inferred)
 	}
+	// A session change this build does not know is kept: the rule reads
+	// none, and a newer host may send more kinds.
+	if e.SessionChange < 0 || e.SessionChange > 0xff {
+		return detector.Event{}, fmt.Errorf("session_change %d out of range (8 bits)", int32(e.SessionChange))
+	}
+	var session detector.SessionID
+	if e.SessionId != nil {
+		session = detector.SessionOf(*e.SessionId)
+	}
 	str := func(v string, n int) string { return fromWire(v, e.Escaped&(1<<n) != 0) }
 	return detector.Event{
 		Time:             t,
@@ -127,6 +154,14 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 		FSType:           str(e.FsType, 16),
 		PathTruncated:    e.PathTruncated,
 		Inferred:         detector.Inferred(e.Inferred),
+		LogonID:          detector.LogonID(e.LogonId),
+		SessionID:        session,
+		ClientName:       str(e.ClientName, 22),
+		ClientAddress:    str(e.ClientAddress, 23),
+		LogonTime:        e.LogonTime,
+		Attribution:      str(e.Attribution, 25),
+		SessionChange:    detector.SessionChange(e.SessionChange),
+		LinkedLogonID:    detector.LogonID(e.LinkedLogonId),
 	}, nil
 }
 

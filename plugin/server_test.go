@@ -137,6 +137,8 @@ func TestEventFromPBRefuses(t *testing.T) {
 		{"nanos", &pb.Event{TimeSeconds: 1, TimeNanos: 1e9}, "time_nanos"},
 		{"negative nanos", &pb.Event{TimeSeconds: 1, TimeNanos: -1}, "time_nanos"},
 		{"inferred", &pb.Event{Inferred: 0x100}, "inferred 0x100 out of range"},
+		{"session change", &pb.Event{SessionChange: 0x100}, "session_change 256 out of range"},
+		{"negative session change", &pb.Event{SessionChange: -1}, "session_change -1 out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := eventFromPB(tc.e); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -155,6 +157,32 @@ func TestEventInferredRoundTrip(t *testing.T) {
 	back, err := eventFromPB(&p)
 	if err != nil || back != e {
 		t.Fatalf("round trip: %+v, %v; want %+v", back, err, e)
+	}
+}
+
+// The attribution fields survive the trip in both directions; session 0
+// stays known and an unknown session stays unknown, whatever the reused
+// message held before.
+func TestEventAttributionRoundTrip(t *testing.T) {
+	var p pb.Event // reused, as the host reuses its messages
+	for _, e := range []detector.Event{
+		{Type: detector.TypeStart, Executable: `\\tsclient\c\a.exe`, LogonID: 0x6a423, SessionID: detector.SessionOf(0),
+			ClientName: "JUMP01", ClientAddress: "10.23.23.9", LogonTime: 1620000000, Attribution: detector.AttributionEvent},
+		{Type: detector.TypeStart, Executable: `C:\x.exe`},
+		{SessionChange: detector.SessionLogon, LogonID: 0x1008e, LinkedLogonID: 0x1008f, ClientAddress: "10.1.2.3", Attribution: "4624",
+			SessionID: detector.SessionOf(7)},
+		{SessionChange: detector.SessionChange(200)}, // a kind from a newer host
+	} {
+		eventToPB(&p, &e)
+		back, err := eventFromPB(&p)
+		if err != nil || back != e {
+			t.Fatalf("round trip: %+v, %v; want %+v", back, err, e)
+		}
+	}
+	// An old host sends none of the new fields: all unknown.
+	back, err := eventFromPB(&pb.Event{Type: pb.EventType_EVENT_TYPE_START, Executable: "x"})
+	if err != nil || back.LogonID != 0 || back.SessionID.Known() || back.SessionChange != detector.SessionNone {
+		t.Errorf("old host's event: %+v, %v", back, err)
 	}
 }
 

@@ -317,8 +317,11 @@ func TestPolicyMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	c := &clock{t: t0}
 	const expiry = 10 * time.Minute
-	s := New(Options{MaxEvents: 200, MaxBytes: 230_000, Expiry: expiry, Now: c.Now})
-	m := &refStore{maxRows: 200, maxBytes: 230_000, last: map[string]uint64{}}
+	// The byte budget is set so that both it and the row cap drop rows
+	// (rows average RowOverhead + 750 bytes of strings).
+	const maxBytes = 200*RowOverhead + 166_000
+	s := New(Options{MaxEvents: 200, MaxBytes: maxBytes, Expiry: expiry, Now: c.Now})
+	m := &refStore{maxRows: 200, maxBytes: maxBytes, last: map[string]uint64{}}
 	pid := int64(0)
 	for step := 0; step < 4000; step++ {
 		switch op := rng.IntN(20); {

@@ -49,6 +49,12 @@ func Executions(s *store.Store) Table {
 		table.TextColumn("fs_type", withDesc("Filesystem type the program ran from (fuse.xrdp-chansrv), live Linux watchers only; empty when unknown")),
 		table.IntegerColumn("path_truncated", withDesc("1 when the watcher could not read the whole path: path keeps its start and end with … for the gap")),
 		table.IntegerColumn("truncated", withDesc("1 when a string of the row was cut to the store's per-string cap (8 KiB)")),
+		table.TextColumn("logon_id", withDesc("Windows logon session (LUID) the process ran in, lower-case hex (0x6a423); empty when unknown")),
+		table.BigIntColumn("session_id", withDesc("Windows terminal session id, or the xrdp display number on Linux; NULL when unknown")),
+		table.TextColumn("client_name", withDesc("Name of the RDP client connected to the session when the process started, as the source wrote it; empty when unknown")),
+		table.TextColumn("client_address", withDesc("Address of that RDP client as the source wrote it (LOCAL, -, loopback kept); empty when unknown")),
+		table.BigIntColumn("logon_time", withDesc("When the logon session began, Unix seconds; NULL when no source tells")),
+		table.TextColumn("attribution", withDesc("Where client_name and client_address came from: event, 4624, 4778, lsm, wts, xrdp; empty when no client is known")),
 	}
 	return Table{
 		Name:        ExecutionsName,
@@ -168,7 +174,22 @@ func executionRow(r *store.Row) map[string]string {
 		"fs_type":        r.FSType,
 		"path_truncated": boolInt(r.PathTruncated),
 		"truncated":      boolInt(r.Truncated),
+		"logon_id":       r.LogonID.String(),
+		"session_id":     r.SessionID.String(), // "" is NULL: session 0 is a real session
+		"client_name":    r.ClientName,
+		"client_address": r.ClientAddress,
+		"logon_time":     optionalInt(r.LogonTime),
+		"attribution":    r.Attribution,
 	}
+}
+
+// optionalInt renders n, or "" (NULL in the table) for 0, which stands for
+// unknown.
+func optionalInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func boolInt(b bool) string {

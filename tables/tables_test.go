@@ -190,6 +190,7 @@ func TestExecutionsRowContent(t *testing.T) {
 		"cwd": `C:\Users\alice\`, "parent_path": `C:\Windows\explorer.exe`, "username": `CORP\alice`,
 		"hostname": "ws1", "sha256": strings.Repeat("ab", 32), "client_drive": "c", "share_path": `\b.exe`,
 		"form": "kernel", "source": "sysmon", "fs_type": "", "path_truncated": "0", "truncated": "0",
+		"logon_id": "", "session_id": "", "client_name": "", "client_address": "", "logon_time": "", "attribution": "",
 	}
 	if fmt.Sprint(rows[0]) != fmt.Sprint(want) {
 		t.Errorf("row = %v\nwant  %v", rows[0], want)
@@ -226,12 +227,42 @@ func TestExecutionsLiveRow(t *testing.T) {
 	}
 }
 
+// TestExecutionsAttributionRow: the attribution columns, with session 0
+// (a real session) kept apart from an unknown session, which is NULL.
+func TestExecutionsAttributionRow(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	d := detector.Detection{Event: detector.Event{Time: time.Unix(5000, 0), Type: detector.TypeStart, Host: "srv1", Source: "sysmon",
+		Executable: `\\tsclient\c\a.exe`, LogonID: 0x6a423, SessionID: detector.SessionOf(0), ClientName: "JUMP01",
+		ClientAddress: "10.23.23.9", LogonTime: 4000, Attribution: detector.Attribution4778},
+		Form: detector.FormUNC, ClientDrive: "c", SharePath: `\a.exe`, RuleID: detector.RuleID}
+	s.Add(d)
+	d.PID, d.SessionID, d.LogonID, d.LogonTime, d.ClientName, d.ClientAddress, d.Attribution = 2, detector.SessionID{}, 0, 0, "", "", ""
+	s.Add(d)
+	tbl := Executions(s)
+	rows, st := call(t, tbl.Plugin(), QueryContext(tbl.Columns))
+	if st.Code != 0 || len(rows) != 2 {
+		t.Fatalf("status %+v, %d rows", st, len(rows))
+	}
+	for i, want := range []map[string]string{
+		{"logon_id": "0x6a423", "session_id": "0", "client_name": "JUMP01", "client_address": "10.23.23.9", "logon_time": "4000", "attribution": "4778"},
+		{"logon_id": "", "session_id": "", "client_name": "", "client_address": "", "logon_time": "", "attribution": ""},
+	} {
+		for k, v := range want {
+			if rows[i][k] != v {
+				t.Errorf("row %d: %s = %q, want %q", i, k, rows[i][k], v)
+			}
+		}
+	}
+}
+
 func TestExecutionsColumns(t *testing.T) {
 	t.Parallel()
 	tbl := Executions(store.New(store.Options{}))
 	want := "eid BIGINT, time BIGINT, pid BIGINT, parent BIGINT, path TEXT, cmdline TEXT, cwd TEXT, " +
 		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT, " +
-		"fs_type TEXT, path_truncated INTEGER, truncated INTEGER"
+		"fs_type TEXT, path_truncated INTEGER, truncated INTEGER, logon_id TEXT, session_id BIGINT, client_name TEXT, " +
+		"client_address TEXT, logon_time BIGINT, attribution TEXT"
 	var got []string
 	for _, c := range tbl.Columns {
 		got = append(got, c.Name+" "+string(c.Type))

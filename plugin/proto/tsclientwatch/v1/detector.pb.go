@@ -78,6 +78,70 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_detector_proto_rawDescGZIP(), []int{0}
 }
 
+// SessionChange says what a logon or session event records.
+type SessionChange int32
+
+const (
+	SessionChange_SESSION_CHANGE_NONE SessionChange = 0
+	// A remote interactive logon (4624 type 10/12, LocalSessionManager 21).
+	SessionChange_SESSION_CHANGE_LOGON SessionChange = 1
+	// A client reconnected (4778, LocalSessionManager 25).
+	SessionChange_SESSION_CHANGE_RECONNECT SessionChange = 2
+	// The client disconnected (4779, LocalSessionManager 24).
+	SessionChange_SESSION_CHANGE_DISCONNECT SessionChange = 3
+	// The logon or session ended (4634, LocalSessionManager 23).
+	SessionChange_SESSION_CHANGE_LOGOFF SessionChange = 4
+	// The host started (4608).
+	SessionChange_SESSION_CHANGE_BOOT SessionChange = 5
+)
+
+// Enum value maps for SessionChange.
+var (
+	SessionChange_name = map[int32]string{
+		0: "SESSION_CHANGE_NONE",
+		1: "SESSION_CHANGE_LOGON",
+		2: "SESSION_CHANGE_RECONNECT",
+		3: "SESSION_CHANGE_DISCONNECT",
+		4: "SESSION_CHANGE_LOGOFF",
+		5: "SESSION_CHANGE_BOOT",
+	}
+	SessionChange_value = map[string]int32{
+		"SESSION_CHANGE_NONE":       0,
+		"SESSION_CHANGE_LOGON":      1,
+		"SESSION_CHANGE_RECONNECT":  2,
+		"SESSION_CHANGE_DISCONNECT": 3,
+		"SESSION_CHANGE_LOGOFF":     4,
+		"SESSION_CHANGE_BOOT":       5,
+	}
+)
+
+func (x SessionChange) Enum() *SessionChange {
+	p := new(SessionChange)
+	*p = x
+	return p
+}
+
+func (x SessionChange) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionChange) Descriptor() protoreflect.EnumDescriptor {
+	return file_detector_proto_enumTypes[1].Descriptor()
+}
+
+func (SessionChange) Type() protoreflect.EnumType {
+	return &file_detector_proto_enumTypes[1]
+}
+
+func (x SessionChange) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionChange.Descriptor instead.
+func (SessionChange) EnumDescriptor() ([]byte, []int) {
+	return file_detector_proto_rawDescGZIP(), []int{1}
+}
+
 // Form is the shape of a path that matched.
 type Form int32
 
@@ -115,11 +179,11 @@ func (x Form) String() string {
 }
 
 func (Form) Descriptor() protoreflect.EnumDescriptor {
-	return file_detector_proto_enumTypes[1].Descriptor()
+	return file_detector_proto_enumTypes[2].Descriptor()
 }
 
 func (Form) Type() protoreflect.EnumType {
-	return &file_detector_proto_enumTypes[1]
+	return &file_detector_proto_enumTypes[2]
 }
 
 func (x Form) Number() protoreflect.EnumNumber {
@@ -128,7 +192,7 @@ func (x Form) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Form.Descriptor instead.
 func (Form) EnumDescriptor() ([]byte, []int) {
-	return file_detector_proto_rawDescGZIP(), []int{1}
+	return file_detector_proto_rawDescGZIP(), []int{2}
 }
 
 // Technique is a MITRE ATT&CK identifier and its name.
@@ -582,9 +646,29 @@ type Event struct {
 	// instead of reading them as an ECS query sees them (1 host_os, 2 type,
 	// 4 executable). A strict-mode detector matches no event with a bit set.
 	Inferred uint32 `protobuf:"varint,18,opt,name=inferred,proto3" json:"inferred,omitempty"`
-	// escaped has bit (1 << n) set when string field n (7-16) is escaped as
-	// described above because its value is not valid UTF-8.
-	Escaped       uint32 `protobuf:"varint,19,opt,name=escaped,proto3" json:"escaped,omitempty"`
+	// escaped has bit (1 << n) set when string field n (7-16, 22, 23, 25) is
+	// escaped as described above because its value is not valid UTF-8.
+	Escaped uint32 `protobuf:"varint,19,opt,name=escaped,proto3" json:"escaped,omitempty"`
+	// logon_id is the Windows logon session (LUID); 0 when unknown.
+	LogonId uint64 `protobuf:"varint,20,opt,name=logon_id,json=logonId,proto3" json:"logon_id,omitempty"`
+	// session_id is the Windows terminal session id, or the xrdp display
+	// number on Linux; absent when unknown (session 0 is a real session).
+	SessionId *uint32 `protobuf:"varint,21,opt,name=session_id,json=sessionId,proto3,oneof" json:"session_id,omitempty"`
+	// client_name and client_address name the RDP client connected to the
+	// session when the process started, as the source wrote them; empty when
+	// unknown.
+	ClientName    string `protobuf:"bytes,22,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	ClientAddress string `protobuf:"bytes,23,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	// logon_time is when the logon session began, Unix seconds; 0 unknown.
+	LogonTime int64 `protobuf:"varint,24,opt,name=logon_time,json=logonTime,proto3" json:"logon_time,omitempty"`
+	// attribution says where the client fields came from: "event", "4624",
+	// "4778", "lsm", "wts", "xrdp"; on a session event, that event's kind.
+	Attribution string `protobuf:"bytes,25,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	// session_change marks logon and session events (never process starts).
+	SessionChange SessionChange `protobuf:"varint,26,opt,name=session_change,json=sessionChange,proto3,enum=tsclientwatch.v1.SessionChange" json:"session_change,omitempty"`
+	// linked_logon_id is, on a logon event, the other logon of a UAC
+	// split-token pair (4624 TargetLinkedLogonId); 0 when none.
+	LinkedLogonId uint64 `protobuf:"varint,27,opt,name=linked_logon_id,json=linkedLogonId,proto3" json:"linked_logon_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -748,6 +832,62 @@ func (x *Event) GetInferred() uint32 {
 func (x *Event) GetEscaped() uint32 {
 	if x != nil {
 		return x.Escaped
+	}
+	return 0
+}
+
+func (x *Event) GetLogonId() uint64 {
+	if x != nil {
+		return x.LogonId
+	}
+	return 0
+}
+
+func (x *Event) GetSessionId() uint32 {
+	if x != nil && x.SessionId != nil {
+		return *x.SessionId
+	}
+	return 0
+}
+
+func (x *Event) GetClientName() string {
+	if x != nil {
+		return x.ClientName
+	}
+	return ""
+}
+
+func (x *Event) GetClientAddress() string {
+	if x != nil {
+		return x.ClientAddress
+	}
+	return ""
+}
+
+func (x *Event) GetLogonTime() int64 {
+	if x != nil {
+		return x.LogonTime
+	}
+	return 0
+}
+
+func (x *Event) GetAttribution() string {
+	if x != nil {
+		return x.Attribution
+	}
+	return ""
+}
+
+func (x *Event) GetSessionChange() SessionChange {
+	if x != nil {
+		return x.SessionChange
+	}
+	return SessionChange_SESSION_CHANGE_NONE
+}
+
+func (x *Event) GetLinkedLogonId() uint64 {
+	if x != nil {
+		return x.LinkedLogonId
 	}
 	return 0
 }
@@ -999,7 +1139,7 @@ const file_detector_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.tsclientwatch.v1.ConfigR\x06config\"?\n" +
 	"\x11ConfigureResponse\x12*\n" +
-	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xd7\x04\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\x9e\a\n" +
 	"\x05Event\x12!\n" +
 	"\ftime_seconds\x18\x01 \x01(\x03R\vtimeSeconds\x12\x1d\n" +
 	"\n" +
@@ -1024,7 +1164,19 @@ const file_detector_proto_rawDesc = "" +
 	"\afs_type\x18\x10 \x01(\tR\x06fsType\x12%\n" +
 	"\x0epath_truncated\x18\x11 \x01(\bR\rpathTruncated\x12\x1a\n" +
 	"\binferred\x18\x12 \x01(\rR\binferred\x12\x18\n" +
-	"\aescaped\x18\x13 \x01(\rR\aescaped\"\\\n" +
+	"\aescaped\x18\x13 \x01(\rR\aescaped\x12\x19\n" +
+	"\blogon_id\x18\x14 \x01(\x04R\alogonId\x12\"\n" +
+	"\n" +
+	"session_id\x18\x15 \x01(\rH\x00R\tsessionId\x88\x01\x01\x12\x1f\n" +
+	"\vclient_name\x18\x16 \x01(\tR\n" +
+	"clientName\x12%\n" +
+	"\x0eclient_address\x18\x17 \x01(\tR\rclientAddress\x12\x1d\n" +
+	"\n" +
+	"logon_time\x18\x18 \x01(\x03R\tlogonTime\x12 \n" +
+	"\vattribution\x18\x19 \x01(\tR\vattribution\x12F\n" +
+	"\x0esession_change\x18\x1a \x01(\x0e2\x1f.tsclientwatch.v1.SessionChangeR\rsessionChange\x12&\n" +
+	"\x0flinked_logon_id\x18\x1b \x01(\x04R\rlinkedLogonIdB\r\n" +
+	"\v_session_id\"\\\n" +
 	"\rDetectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12/\n" +
 	"\x06events\x18\x02 \x03(\v2\x17.tsclientwatch.v1.EventR\x06events\"\xc2\x01\n" +
@@ -1045,7 +1197,14 @@ const file_detector_proto_rawDesc = "" +
 	"\tEventType\x12\x14\n" +
 	"\x10EVENT_TYPE_OTHER\x10\x00\x12\x14\n" +
 	"\x10EVENT_TYPE_START\x10\x01\x12\x1b\n" +
-	"\x17EVENT_TYPE_START_LEGACY\x10\x02*J\n" +
+	"\x17EVENT_TYPE_START_LEGACY\x10\x02*\xb3\x01\n" +
+	"\rSessionChange\x12\x17\n" +
+	"\x13SESSION_CHANGE_NONE\x10\x00\x12\x18\n" +
+	"\x14SESSION_CHANGE_LOGON\x10\x01\x12\x1c\n" +
+	"\x18SESSION_CHANGE_RECONNECT\x10\x02\x12\x1d\n" +
+	"\x19SESSION_CHANGE_DISCONNECT\x10\x03\x12\x19\n" +
+	"\x15SESSION_CHANGE_LOGOFF\x10\x04\x12\x17\n" +
+	"\x13SESSION_CHANGE_BOOT\x10\x05*J\n" +
 	"\x04Form\x12\x14\n" +
 	"\x10FORM_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFORM_KERNEL\x10\x01\x12\f\n" +
@@ -1068,45 +1227,47 @@ func file_detector_proto_rawDescGZIP() []byte {
 	return file_detector_proto_rawDescData
 }
 
-var file_detector_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_detector_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_detector_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_detector_proto_goTypes = []any{
 	(EventType)(0),            // 0: tsclientwatch.v1.EventType
-	(Form)(0),                 // 1: tsclientwatch.v1.Form
-	(*Technique)(nil),         // 2: tsclientwatch.v1.Technique
-	(*Rule)(nil),              // 3: tsclientwatch.v1.Rule
-	(*InfoRequest)(nil),       // 4: tsclientwatch.v1.InfoRequest
-	(*InfoResponse)(nil),      // 5: tsclientwatch.v1.InfoResponse
-	(*Config)(nil),            // 6: tsclientwatch.v1.Config
-	(*ConfigureRequest)(nil),  // 7: tsclientwatch.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 8: tsclientwatch.v1.ConfigureResponse
-	(*Event)(nil),             // 9: tsclientwatch.v1.Event
-	(*DetectRequest)(nil),     // 10: tsclientwatch.v1.DetectRequest
-	(*Detection)(nil),         // 11: tsclientwatch.v1.Detection
-	(*DetectResponse)(nil),    // 12: tsclientwatch.v1.DetectResponse
+	(SessionChange)(0),        // 1: tsclientwatch.v1.SessionChange
+	(Form)(0),                 // 2: tsclientwatch.v1.Form
+	(*Technique)(nil),         // 3: tsclientwatch.v1.Technique
+	(*Rule)(nil),              // 4: tsclientwatch.v1.Rule
+	(*InfoRequest)(nil),       // 5: tsclientwatch.v1.InfoRequest
+	(*InfoResponse)(nil),      // 6: tsclientwatch.v1.InfoResponse
+	(*Config)(nil),            // 7: tsclientwatch.v1.Config
+	(*ConfigureRequest)(nil),  // 8: tsclientwatch.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 9: tsclientwatch.v1.ConfigureResponse
+	(*Event)(nil),             // 10: tsclientwatch.v1.Event
+	(*DetectRequest)(nil),     // 11: tsclientwatch.v1.DetectRequest
+	(*Detection)(nil),         // 12: tsclientwatch.v1.Detection
+	(*DetectResponse)(nil),    // 13: tsclientwatch.v1.DetectResponse
 }
 var file_detector_proto_depIdxs = []int32{
-	2,  // 0: tsclientwatch.v1.Rule.tactic:type_name -> tsclientwatch.v1.Technique
-	2,  // 1: tsclientwatch.v1.Rule.technique:type_name -> tsclientwatch.v1.Technique
-	2,  // 2: tsclientwatch.v1.Rule.subtechnique:type_name -> tsclientwatch.v1.Technique
-	3,  // 3: tsclientwatch.v1.InfoResponse.rule:type_name -> tsclientwatch.v1.Rule
-	6,  // 4: tsclientwatch.v1.ConfigureRequest.config:type_name -> tsclientwatch.v1.Config
-	3,  // 5: tsclientwatch.v1.ConfigureResponse.rule:type_name -> tsclientwatch.v1.Rule
+	3,  // 0: tsclientwatch.v1.Rule.tactic:type_name -> tsclientwatch.v1.Technique
+	3,  // 1: tsclientwatch.v1.Rule.technique:type_name -> tsclientwatch.v1.Technique
+	3,  // 2: tsclientwatch.v1.Rule.subtechnique:type_name -> tsclientwatch.v1.Technique
+	4,  // 3: tsclientwatch.v1.InfoResponse.rule:type_name -> tsclientwatch.v1.Rule
+	7,  // 4: tsclientwatch.v1.ConfigureRequest.config:type_name -> tsclientwatch.v1.Config
+	4,  // 5: tsclientwatch.v1.ConfigureResponse.rule:type_name -> tsclientwatch.v1.Rule
 	0,  // 6: tsclientwatch.v1.Event.type:type_name -> tsclientwatch.v1.EventType
-	9,  // 7: tsclientwatch.v1.DetectRequest.events:type_name -> tsclientwatch.v1.Event
-	1,  // 8: tsclientwatch.v1.Detection.form:type_name -> tsclientwatch.v1.Form
-	11, // 9: tsclientwatch.v1.DetectResponse.detections:type_name -> tsclientwatch.v1.Detection
-	4,  // 10: tsclientwatch.v1.Detector.Info:input_type -> tsclientwatch.v1.InfoRequest
-	7,  // 11: tsclientwatch.v1.Detector.Configure:input_type -> tsclientwatch.v1.ConfigureRequest
-	10, // 12: tsclientwatch.v1.Detector.Detect:input_type -> tsclientwatch.v1.DetectRequest
-	5,  // 13: tsclientwatch.v1.Detector.Info:output_type -> tsclientwatch.v1.InfoResponse
-	8,  // 14: tsclientwatch.v1.Detector.Configure:output_type -> tsclientwatch.v1.ConfigureResponse
-	12, // 15: tsclientwatch.v1.Detector.Detect:output_type -> tsclientwatch.v1.DetectResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 7: tsclientwatch.v1.Event.session_change:type_name -> tsclientwatch.v1.SessionChange
+	10, // 8: tsclientwatch.v1.DetectRequest.events:type_name -> tsclientwatch.v1.Event
+	2,  // 9: tsclientwatch.v1.Detection.form:type_name -> tsclientwatch.v1.Form
+	12, // 10: tsclientwatch.v1.DetectResponse.detections:type_name -> tsclientwatch.v1.Detection
+	5,  // 11: tsclientwatch.v1.Detector.Info:input_type -> tsclientwatch.v1.InfoRequest
+	8,  // 12: tsclientwatch.v1.Detector.Configure:input_type -> tsclientwatch.v1.ConfigureRequest
+	11, // 13: tsclientwatch.v1.Detector.Detect:input_type -> tsclientwatch.v1.DetectRequest
+	6,  // 14: tsclientwatch.v1.Detector.Info:output_type -> tsclientwatch.v1.InfoResponse
+	9,  // 15: tsclientwatch.v1.Detector.Configure:output_type -> tsclientwatch.v1.ConfigureResponse
+	13, // 16: tsclientwatch.v1.Detector.Detect:output_type -> tsclientwatch.v1.DetectResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_detector_proto_init() }
@@ -1114,12 +1275,13 @@ func file_detector_proto_init() {
 	if File_detector_proto != nil {
 		return
 	}
+	file_detector_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_detector_proto_rawDesc), len(file_detector_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
