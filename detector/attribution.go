@@ -1,6 +1,8 @@
 package detector
 
 import (
+	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -88,6 +90,28 @@ func (s SessionID) String() string {
 		return ""
 	}
 	return strconv.FormatUint(uint64(s.id), 10)
+}
+
+// MarshalBinary encodes s for gob and other binary encoders (its fields are
+// unexported): no bytes for unknown, the id as 4 little-endian bytes.
+func (s SessionID) MarshalBinary() ([]byte, error) {
+	if !s.known {
+		return []byte{}, nil
+	}
+	return binary.LittleEndian.AppendUint32(nil, s.id), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (s *SessionID) UnmarshalBinary(b []byte) error {
+	switch len(b) {
+	case 0:
+		*s = SessionID{}
+	case 4:
+		*s = SessionOf(binary.LittleEndian.Uint32(b))
+	default:
+		return fmt.Errorf("session id: %d bytes, want 0 or 4", len(b))
+	}
+	return nil
 }
 
 // SessionChange says what a logon or session event records. The session

@@ -115,3 +115,20 @@ func TestSessionChange(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionIDBinary(t *testing.T) {
+	for _, s := range []SessionID{{}, SessionOf(0), SessionOf(7), SessionOf(1<<32 - 1)} {
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back SessionID
+		if err := back.UnmarshalBinary(b); err != nil || back != s {
+			t.Errorf("%+v -> %x -> %+v, %v", s, b, back, err)
+		}
+	}
+	var s SessionID
+	if err := s.UnmarshalBinary([]byte{1, 2}); err == nil {
+		t.Error("2 bytes accepted")
+	}
+}

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -170,5 +171,49 @@ func TestRemoteConnectionManager1149(t *testing.T) {
 	tr, starts, sessions := readSessions(t, testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID1149_RDP_success_logins_multiple_hosts.evtx"))
 	if len(starts) != 0 || len(sessions) != 0 || tr.Stats().Events != 0 {
 		t.Errorf("%d starts, %d session events from 1149 records", len(starts), len(sessions))
+	}
+}
+
+// TestNeedlesFindEverySessionEvent: a read prefiltered on Needles yields
+// every session event a full read does, over the project's samples, the
+// third-party logs and the outside corpora (EVTX, event XML, ECS and
+// Windows JSON): scan's attribution pass loses nothing to its prefilter.
+func TestNeedlesFindEverySessionEvent(t *testing.T) {
+	for _, set := range []struct {
+		name  string
+		paths func(t *testing.T) []string
+	}{
+		{"testdata", func(t *testing.T) []string { return []string{testdir.Testdata(t)} }},
+		{"outside", func(t *testing.T) []string {
+			return []string{testdir.Shared(t, testdir.AttackSamples), testdir.Shared(t, testdir.ECS)}
+		}},
+	} {
+		t.Run(set.name, func(t *testing.T) {
+			paths := set.paths(t)
+			collect := func(opts file.Options) map[string]int {
+				got := map[string]int{}
+				opts.Sink = source.Sink{Event: func(ev *detector.Event) error {
+					if ev.SessionChange != detector.SessionNone {
+						got[fmt.Sprintf("%s %v %s %s %s %s %s", ev.Host, ev.Time, ev.SessionChange, ev.LogonID, ev.SessionID, ev.ClientName, ev.ClientAddress)]++
+					}
+					return nil
+				}}
+				if err := file.ReadPaths(context.Background(), paths, opts); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			full := collect(file.Options{})
+			filtered := collect(file.Options{Prefilter: true, Needles: session.Needles()})
+			for k, n := range full {
+				if filtered[k] != n {
+					t.Errorf("full read has %d x %s, prefiltered %d", n, k, filtered[k])
+				}
+			}
+			if len(filtered) != len(full) {
+				t.Errorf("%d distinct session events prefiltered, %d in full", len(filtered), len(full))
+			}
+			t.Logf("%d distinct session events", len(full))
+		})
 	}
 }

@@ -58,8 +58,9 @@ func runCLI(t *testing.T, stdin io.Reader, args ...string) result {
 // carry exactly the documented keys.
 func ndjsonLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
-	want := []string{"client_drive", "cmdline", "cwd", "form", "fs_type", "hostname", "parent", "parent_path", "path", "path_truncated", "pid",
-		"rule_id", "sha256", "share_path", "source", "time", "username"}
+	want := []string{"attribution", "client_address", "client_drive", "client_name", "cmdline", "cwd", "form", "fs_type", "hostname",
+		"logon_id", "logon_time", "parent", "parent_path", "path", "path_truncated", "pid",
+		"rule_id", "session_id", "sha256", "share_path", "source", "time", "username"}
 	var recs []map[string]any
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if line == "" {
@@ -143,6 +144,9 @@ func TestScanNDJSON(t *testing.T) {
 		"client_drive": "c", "share_path": `\temp\stack\a.exe`, "form": "unc",
 		"source": "Microsoft-Windows-Sysmon/Operational", "rule_id": detector.RuleID,
 		"fs_type": "", "path_truncated": false,
+		// From the record itself (LogonId, TerminalSessionId, the time in
+		// LogonGuid); no session event names the client.
+		"logon_id": "0x7ab733", "session_id": 2.0, "client_name": "", "client_address": "", "logon_time": 1710369424.0, "attribution": "",
 	}
 	if !reflect.DeepEqual(recs[0], want) {
 		t.Fatalf("first detection\n got %v\nwant %v", recs[0], want)
@@ -416,8 +420,8 @@ func TestConsole(t *testing.T) {
 	counters.Files.Store(1)
 	counters.Records.Store(1234)
 	counters.Bytes.Store(3 << 20)
-	c.drawProgress(&counters, 2*time.Second)
-	line := "1/3 files, 1234 records, 3.0 MB, 1.5 MB/s"
+	c.drawProgress(&counters, "attribution: ", 2*time.Second)
+	line := "attribution: 1/3 files, 1234 records, 3.0 MB, 1.5 MB/s"
 	if got := buf.String(); got != "\r"+line {
 		t.Fatalf("progress %q", got)
 	}
@@ -432,7 +436,7 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("second message %q", buf.String())
 	}
 	// Not a terminal: no progress at all.
-	stop := c.startProgress(&counters)
+	stop := c.startProgress(&counters, "")
 	stop()
 	if buf.String() != "next\n" {
 		t.Fatalf("progress drawn on a non-terminal: %q", buf.String())

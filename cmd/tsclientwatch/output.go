@@ -45,6 +45,14 @@ type ndjsonRecord struct {
 	// FSType and PathTruncated are set by the live Linux watchers only.
 	FSType        string `json:"fs_type"`
 	PathTruncated bool   `json:"path_truncated"`
+	// Attribution (docs/attribution.md): unknown numbers are null, as
+	// the table's NULL; session 0 is a real session.
+	LogonID       string  `json:"logon_id"`
+	SessionID     *uint32 `json:"session_id"`
+	ClientName    string  `json:"client_name"`
+	ClientAddress string  `json:"client_address"`
+	LogonTime     *int64  `json:"logon_time"`
+	Attribution   string  `json:"attribution"`
 }
 
 func toRecord(d *detector.Detection) ndjsonRecord {
@@ -52,13 +60,21 @@ func toRecord(d *detector.Detection) ndjsonRecord {
 	if !d.Time.IsZero() {
 		t = d.Time.Unix()
 	}
-	return ndjsonRecord{
+	r := ndjsonRecord{
 		Time: t, PID: d.PID, Parent: d.ParentPID, Path: d.Executable,
 		Cmdline: d.CommandLine, Cwd: d.WorkingDirectory, ParentPath: d.ParentExecutable,
 		Username: d.User, Hostname: d.Host, SHA256: d.SHA256,
 		ClientDrive: d.ClientDrive, SharePath: d.SharePath, Form: string(d.Form),
 		Source: d.Source, RuleID: d.RuleID, FSType: d.FSType, PathTruncated: d.PathTruncated,
+		LogonID: d.LogonID.String(), ClientName: d.ClientName, ClientAddress: d.ClientAddress, Attribution: d.Attribution,
 	}
+	if id, ok := d.SessionID.Get(); ok {
+		r.SessionID = &id
+	}
+	if d.LogonTime != 0 {
+		r.LogonTime = &d.LogonTime
+	}
+	return r
 }
 
 // ndjsonWriter writes one JSON object a line, flushed at once so a
@@ -100,7 +116,7 @@ type tableWriter struct {
 	rows [][]string
 }
 
-var tableHeader = []string{"TIME", "HOSTNAME", "USERNAME", "PID", "FORM", "DRIVE", "PATH", "SOURCE"}
+var tableHeader = []string{"TIME", "HOSTNAME", "USERNAME", "CLIENT", "PID", "FORM", "DRIVE", "PATH", "SOURCE"}
 
 func newTableWriter(w io.Writer) *tableWriter { return &tableWriter{w: w} }
 
@@ -109,9 +125,21 @@ func (t *tableWriter) Write(d *detector.Detection) error {
 	if !d.Time.IsZero() {
 		ts = d.Time.UTC().Format(time.RFC3339)
 	}
-	t.rows = append(t.rows, []string{ts, d.Host, d.User, strconv.FormatInt(d.PID, 10),
+	t.rows = append(t.rows, []string{ts, d.Host, d.User, client(d), strconv.FormatInt(d.PID, 10),
 		string(d.Form), d.ClientDrive, d.Executable, d.Source})
 	return nil
+}
+
+// client is the RDP client in one table cell: "JUMP01 (10.23.23.9)", or
+// whichever of name and address is known.
+func client(d *detector.Detection) string {
+	switch {
+	case d.ClientName != "" && d.ClientAddress != "":
+		return d.ClientName + " (" + d.ClientAddress + ")"
+	case d.ClientName != "":
+		return d.ClientName
+	}
+	return d.ClientAddress
 }
 
 func (t *tableWriter) Close() error {

@@ -13,6 +13,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
+	"github.com/tsclientwatch/tsclientwatch/session"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
 )
@@ -103,43 +104,66 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 		"extensions", cfg.Detector.Extensions, "config", cfg.File, "inputs", len(paths))
 
 	con := newConsole(cmd.ErrOrStderr())
-	s := &scanner{ctx: ctx, det: det, out: out, con: con, badPerFile: map[string]int{}}
+	s := &scanner{ctx: ctx, det: det, con: con, badPerFile: map[string]int{}, seen: map[string]bool{},
+		tracker: session.New(session.Options{})}
+	defer s.pending.close()
 	var counters file.Counters
-	stopProgress := con.startProgress(&counters)
-	readErr := file.ReadPaths(ctx, paths, file.Options{
-		Sink:  source.Sink{Event: s.event, Bad: s.bad},
-		Error: func(e *file.InputError) { con.printf("%v\n", e) },
-		Skipped: func(path string, reason error) {
-			newLogger(cfg, cmd.ErrOrStderr()).Debug("skipped", "file", path, "reason", reason)
-		},
-		Counters: &counters,
-		Stdin:    cmd.InOrStdin(),
+	stopProgress := con.startProgress(&counters, "")
+	readOpts := file.Options{
+		Stdin: cmd.InOrStdin(),
 		// Nearly every record is benign: look at raw bytes first and
 		// decode only what could match (detections are unchanged).
 		Prefilter:      true,
 		Detector:       cfg.Detector,
 		MaxRecordBytes: cfg.Input.MaxRecordBytes,
 		MaxSpool:       cfg.Input.MaxSpool,
-	})
+	}
+	first := readOpts
+	first.Sink = source.Sink{Event: s.event, Bad: s.bad}
+	first.Error = s.inputError
+	first.Skipped = func(path string, reason error) {
+		newLogger(cfg, cmd.ErrOrStderr()).Debug("skipped", "file", path, "reason", reason)
+	}
+	first.Counters = &counters
+	// Standard input cannot be read twice: take its session events now.
+	first.OnceNeedles = session.Needles()
+	readErr := file.ReadPaths(ctx, paths, first)
 	if readErr == nil {
 		readErr = s.flush()
 	}
 	stopProgress()
-	if err := out.Close(); err != nil && readErr == nil {
-		readErr = fmt.Errorf("write output: %w", err)
+	// Session events hold none of the rule's needles, so the prefilter
+	// passed over them. Only when a detection waits for its client are
+	// the inputs read again, prefiltered on the session events' needles.
+	var second file.Counters
+	if readErr == nil && s.pending.unattributed > 0 {
+		stop := con.startProgress(&second, "attribution: ")
+		start := time.Now()
+		readErr = s.learnSessions(paths, readOpts, &second)
+		stop()
+		newLogger(cfg, cmd.ErrOrStderr()).Debug("attribution pass", "files", second.Files.Load(),
+			"records", second.Records.Load(), "passed over", second.RecordsSkipped.Load(), "seconds", time.Since(start).Seconds())
+	}
+	// Whatever stopped the reading, what was found is written.
+	if err := s.write(out); err != nil && readErr == nil {
+		readErr = err
 	}
 	for name, n := range s.badPerFile {
 		if n > maxErrorsPerFile {
 			con.printf("%s: %d bad records in all (%d shown)\n", name, n, maxErrorsPerFile)
 		}
 	}
-	con.printf("%s\n", summary(&counters, s.detections))
+	if st := s.tracker.Stats(); st.Dropped > 0 {
+		con.printf("attribution: %d session events beyond the cap of %d were dropped; detections before %s may lack their client\n",
+			st.Dropped, st.Max, st.Horizon.Format(time.RFC3339))
+	}
+	con.printf("%s\n", summary(&counters, s.detections, s.attributed, s.laterErrors))
 	switch {
 	case errors.Is(readErr, context.Canceled) && ctx.Err() != nil:
 		return &exitCodeError{code: exitError, err: errors.New("scan interrupted; the inputs above were read")}
 	case readErr != nil:
 		return &exitCodeError{code: exitError, err: readErr}
-	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0 || s.unjudged > 0:
+	case counters.Failed.Load() > 0 || counters.Bad.Load() > 0 || s.unjudged > 0 || s.laterErrors > 0:
 		return &exitCodeError{code: exitError}
 	case sf.failOnDetection && s.detections > 0:
 		return &exitCodeError{code: exitDetection}
@@ -147,21 +171,34 @@ func runScan(cmd *cobra.Command, sf scanFlags, paths []string) error {
 	return nil
 }
 
-// scanner batches decoded events through the detector and writes what it
-// finds.
+// scanner batches decoded events through the detector, holds what it
+// finds until the session events of every input are known, then
+// attributes and writes it.
 type scanner struct {
 	ctx        context.Context
 	det        detector.Detector
-	out        detectionWriter
 	con        *console
 	batch      []detector.Event
 	found      []detector.Detection
+	pending    pending
+	tracker    *session.Tracker
 	detections int
 	unjudged   int // events the detector gave no verdict (printed as they came)
+	attributed int
 	badPerFile map[string]int
+	// seen holds the error messages already printed (up to maxSeen),
+	// so the attribution pass reports only what the first did not.
+	seen        map[string]bool
+	laterErrors int64 // errors only the attribution pass met
 }
 
+// maxSeen bounds the error messages remembered across the two passes.
+const maxSeen = 10_000
+
 func (s *scanner) event(ev *detector.Event) error {
+	// A session event is no process start and never matches; it is
+	// batched all the same, as a plugin with another rule may want it.
+	s.tracker.Add(ev)
 	s.batch = append(s.batch, *ev)
 	if len(s.batch) < batchSize {
 		return nil
@@ -186,15 +223,80 @@ func (s *scanner) flush() error {
 	}
 	s.found = found
 	for i := range found {
-		if err := s.out.Write(&found[i]); err != nil {
-			return fmt.Errorf("write output: %w", err)
+		if err := s.pending.add(&found[i]); err != nil {
+			return err
 		}
 	}
+	clear(found) // drop references to event strings until the next batch
 	s.detections += len(found)
 	return nil
 }
 
+// learnSessions reads the inputs again for session events only: the
+// prefilter looks for their needles, and inputs that cannot be read twice
+// (standard input) gave theirs in the first pass.
+func (s *scanner) learnSessions(paths []string, opts file.Options, counters *file.Counters) error {
+	opts.Needles = session.Needles()
+	opts.SkipOnce = true
+	opts.Counters = counters
+	opts.Sink = source.Sink{
+		Event: func(ev *detector.Event) error {
+			s.tracker.Add(ev)
+			return nil
+		},
+		Bad: func(re *source.RecordError) {
+			// Damage the first pass's prefilter passed over: a session
+			// event may be lost with it.
+			if s.first(re.Error()) {
+				s.laterErrors++
+				s.bad(re)
+			}
+		},
+	}
+	opts.Error = func(e *file.InputError) {
+		if s.first(e.Error()) {
+			s.laterErrors++
+			s.con.printf("%v\n", e)
+		}
+	}
+	return file.ReadPaths(s.ctx, paths, opts)
+}
+
+// write attributes every pending detection and writes it.
+func (s *scanner) write(out detectionWriter) error {
+	err := s.pending.each(func(d *detector.Detection) error {
+		if s.tracker.Attribute(d) || d.ClientName != "" || d.ClientAddress != "" {
+			s.attributed++
+		}
+		if err := out.Write(d); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	})
+	if cerr := out.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("write output: %w", cerr)
+	}
+	return err
+}
+
+// first reports whether msg has not been printed yet, and remembers it.
+func (s *scanner) first(msg string) bool {
+	if s.seen[msg] {
+		return false
+	}
+	if len(s.seen) < maxSeen {
+		s.seen[msg] = true
+	}
+	return true
+}
+
+func (s *scanner) inputError(e *file.InputError) {
+	s.first(e.Error())
+	s.con.printf("%v\n", e)
+}
+
 func (s *scanner) bad(re *source.RecordError) {
+	s.first(re.Error())
 	n := s.badPerFile[re.File] + 1
 	s.badPerFile[re.File] = n
 	switch {
@@ -205,7 +307,7 @@ func (s *scanner) bad(re *source.RecordError) {
 	}
 }
 
-func summary(c *file.Counters, detections int) string {
+func summary(c *file.Counters, detections, attributed int, laterErrors int64) string {
 	msg := fmt.Sprintf("%s, %s", plural(c.Files.Load(), "file"), plural(c.Records.Load()+c.RecordsSkipped.Load(), "record"))
 	if sk := c.RecordsSkipped.Load(); sk > 0 {
 		msg += fmt.Sprintf(" (%d decoded, %d passed over by the prefilter)", c.Records.Load(), sk)
@@ -214,7 +316,10 @@ func summary(c *file.Counters, detections int) string {
 		msg += fmt.Sprintf(" (%d bad)", bad)
 	}
 	msg += ", " + plural(int64(detections), "detection")
-	msg += ", " + plural(c.Failed.Load()+c.Bad.Load(), "error")
+	if attributed > 0 {
+		msg += fmt.Sprintf(" (%d with its RDP client)", attributed)
+	}
+	msg += ", " + plural(c.Failed.Load()+c.Bad.Load()+laterErrors, "error")
 	if n := c.Skipped.Load(); n > 0 {
 		msg += fmt.Sprintf("; %s in the directories were not event logs and were skipped (--log-level debug lists them)", plural(n, "file"))
 	}
@@ -268,7 +373,7 @@ const (
 
 // startProgress draws a progress line on a terminal while work goes on,
 // and returns the function that stops and erases it.
-func (c *console) startProgress(counters *file.Counters) (stop func()) {
+func (c *console) startProgress(counters *file.Counters, label string) (stop func()) {
 	if !c.terminal {
 		return func() {}
 	}
@@ -289,7 +394,7 @@ func (c *console) startProgress(counters *file.Counters) (stop func()) {
 				if elapsed < progressAfter && counters.BytesTotal.Load() < progressMinBytes {
 					continue
 				}
-				c.drawProgress(counters, elapsed)
+				c.drawProgress(counters, label, elapsed)
 			}
 		}
 	}()
@@ -302,9 +407,9 @@ func (c *console) startProgress(counters *file.Counters) (stop func()) {
 	}
 }
 
-func (c *console) drawProgress(counters *file.Counters, elapsed time.Duration) {
+func (c *console) drawProgress(counters *file.Counters, label string, elapsed time.Duration) {
 	mb := float64(counters.Bytes.Load()) / (1 << 20)
-	line := fmt.Sprintf("%d/%d files, %d records, %.1f MB, %.1f MB/s",
+	line := label + fmt.Sprintf("%d/%d files, %d records, %.1f MB, %.1f MB/s",
 		counters.Files.Load(), counters.FilesTotal.Load(), counters.Records.Load()+counters.RecordsSkipped.Load(), mb, mb/elapsed.Seconds())
 	c.mu.Lock()
 	defer c.mu.Unlock()

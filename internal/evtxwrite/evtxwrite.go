@@ -41,6 +41,17 @@ type Event struct {
 	RecordID     uint64
 	UserID       string // System/Security/@UserID, optional
 	Data         []Data // EventData, in order
+	// UserData, when set, replaces EventData with the provider's own
+	// element, as LocalSessionManager writes its events.
+	UserData *UserData
+}
+
+// UserData is a provider-defined <UserData> element:
+// <Element xmlns="Namespace"><Name>Value</Name>...</Element>.
+type UserData struct {
+	Element   string // "EventXML"
+	Namespace string // "Event_NS"
+	Values    []Data // child elements, in order
 }
 
 // Data is one EventData <Data Name="...">value</Data> pair.
@@ -443,6 +454,20 @@ func (e *enc) event(ev *Event) {
 				e.element("Security", "")
 			}
 		})
+		if u := ev.UserData; u != nil {
+			e.parent("UserData", func() {
+				var ns []attr
+				if u.Namespace != "" {
+					ns = append(ns, attr{"xmlns", u.Namespace})
+				}
+				e.parent(u.Element, func() {
+					for _, d := range u.Values {
+						e.element(d.Name, d.Value)
+					}
+				}, ns...)
+			})
+			return
+		}
 		e.parent("EventData", func() {
 			for _, d := range ev.Data {
 				e.element("Data", d.Value, attr{"Name", d.Name})

@@ -152,3 +152,37 @@ func TestLibyalAccepts(t *testing.T) {
 		t.Errorf("evtxexport found %d events, want %d", n, len(TSClientSamples()))
 	}
 }
+
+// TestUserDataLibyal: a LocalSessionManager event written with UserData
+// reads back in libyal's evtxexport as Windows renders it.
+func TestUserDataLibyal(t *testing.T) {
+	bin, err := exec.LookPath("evtxexport")
+	if err != nil {
+		testdir.SkipOutsideCI(t, "evtxexport not installed (apt-get install libevtx-utils)")
+	}
+	var b bytes.Buffer
+	err = Write(&b, []Event{{
+		Provider: "Microsoft-Windows-TerminalServices-LocalSessionManager", EventID: 21, RecordID: 5,
+		Channel: "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational", Computer: "srv1",
+		TimeCreated: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC),
+		UserData: &UserData{Element: "EventXML", Namespace: "Event_NS", Values: []Data{
+			{"User", `SRV1\bob`}, {"SessionID", "3"}, {"Address", "10.23.23.9"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/lsm.evtx"
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-f", "xml", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("evtxexport: %v\n%s", err, out)
+	}
+	for _, want := range []string{`<UserData>`, `<EventXML xmlns="Event_NS">`, `<User>SRV1\bob</User>`,
+		`<SessionID>3</SessionID>`, `<Address>10.23.23.9</Address>`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("evtxexport output lacks %s:\n%s", want, out)
+		}
+	}
+}

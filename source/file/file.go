@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -178,6 +179,20 @@ type Options struct {
 	Prefilter bool
 	// Detector is the rule configuration the prefilter's needles come from.
 	Detector detector.Config
+	// Needles, when not nil, replaces the rule's needles as what the
+	// prefilter looks for (scan's attribution pass looks for session
+	// events: session.Needles).
+	Needles []string
+	// OnceNeedles are looked for as well on inputs that cannot be read a
+	// second time: standard input, and a pipe or device named on the
+	// command line. A caller that may read the regular inputs again for
+	// more (scan's attribution pass) gets what it wants from these the
+	// first time.
+	OnceNeedles []string
+	// SkipOnce passes over the inputs that cannot be read a second time,
+	// silently: on a second read of the same paths, what was wanted from
+	// them came with OnceNeedles.
+	SkipOnce bool
 	// TempDir holds the spool file for an EVTX log that arrives on
 	// standard input or compressed (the EVTX reader needs random access);
 	// "" means os.TempDir().
@@ -252,12 +267,17 @@ func ReadPaths(ctx context.Context, paths []string, opts Options) error {
 	}
 	r := &runner{ctx: ctx, sink: sink, counters: c, stdin: opts.Stdin, tempDir: opts.TempDir,
 		prefilter: opts.Prefilter, detector: opts.Detector, maxSpool: opts.MaxSpool,
-		maxRecord: opts.MaxRecordBytes}
+		maxRecord: opts.MaxRecordBytes, needleSet: opts.Needles, onceNeedles: opts.OnceNeedles}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		r.walked = in.walked
+		r.once = in.path == Stdin || in.size < 0
+		if r.once && opts.SkipOnce {
+			c.Files.Add(1)
+			continue
+		}
 		err := r.read(ctx, in)
 		c.Files.Add(1)
 		if sinkErr != nil {
@@ -437,15 +457,38 @@ type runner struct {
 	tempDir  string
 	walked   bool // the current input was found by a directory walk
 
-	prefilter bool
-	detector  detector.Config
-	maxSpool  int64
-	maxRecord int
+	prefilter   bool
+	detector    detector.Config
+	needleSet   []string // Options.Needles
+	onceNeedles []string
+	once        bool // the current input cannot be read a second time
+	maxSpool    int64
+	maxRecord   int
+}
+
+// needles returns what the prefilter looks for in the current input: the
+// caller's needles, else the rule's as the reader derives them (rule), plus
+// the once-only needles when the input cannot be read again. nil lets the
+// reader derive its own.
+func (r *runner) needles(rule func(detector.Config) []string) []string {
+	extra := r.once && len(r.onceNeedles) > 0
+	if r.needleSet == nil && !extra {
+		return nil
+	}
+	n := r.needleSet
+	if n == nil {
+		n = rule(r.detector)
+	}
+	if extra {
+		n = append(slices.Clip(n), r.onceNeedles...)
+	}
+	return n
 }
 
 // readEVTX reads one EVTX input with the runner's prefilter settings.
 func (r *runner) readEVTX(ra io.ReaderAt, size int64, name string) error {
-	st, err := evtx.ReadWith(r.ctx, ra, size, name, r.sink, evtx.Options{Prefilter: r.prefilter, Config: r.detector})
+	st, err := evtx.ReadWith(r.ctx, ra, size, name, r.sink, evtx.Options{Prefilter: r.prefilter, Config: r.detector,
+		Needles: r.needles(detector.Needles)})
 	r.counters.RecordsSkipped.Add(st.RecordsSkipped)
 	return err
 }
@@ -606,13 +649,17 @@ func (r *runner) readStream(src io.Reader, name string, gunzipped bool) error {
 	case EventXML:
 		opt := eventxml.Options{MaxEventSize: r.maxRecord}
 		if r.prefilter {
-			opt.Needles = detector.Needles(r.detector)
+			opt.Needles = r.needles(detector.Needles)
+			if opt.Needles == nil {
+				opt.Needles = detector.Needles(r.detector)
+			}
 		}
 		st, err := eventxml.ReadWith(r.ctx, br, name, r.sink, opt)
 		r.counters.RecordsSkipped.Add(st.Skipped)
 		return err
 	case JSON:
 		_, err := jsonl.ReadWith(r.ctx, br, name, r.sink, jsonl.Options{Prefilter: r.prefilter, Config: r.detector, MaxDocument: r.maxRecord,
+			Needles: r.needles(jsonl.Needles),
 			Skipped: func(n int64) { r.counters.RecordsSkipped.Add(n) }})
 		return err
 	default:

@@ -608,3 +608,42 @@ func prefilterChangesNothing(t *testing.T, paths []string) {
 		})
 	}
 }
+
+// TestNeedleOptions: Needles replaces the rule's needles; OnceNeedles adds
+// to them only on inputs that cannot be read twice; SkipOnce passes over
+// those inputs without a word.
+func TestNeedleOptions(t *testing.T) {
+	t.Parallel()
+	p := testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID4688-4778_RDP_hijack_command_execution.evtx")
+	b := read(t, p)
+	count := func(r *result) (starts, other int) {
+		for _, ev := range r.events {
+			if ev.Type == detector.TypeStart {
+				starts++
+			} else {
+				other++
+			}
+		}
+		return
+	}
+	// The rule's needles: the log holds no tsclient, nothing is decoded.
+	if s, o := count(run(t, []string{p}, Options{Prefilter: true})); s+o != 0 {
+		t.Errorf("rule needles: %d starts, %d others", s, o)
+	}
+	// A needle of the 4778 only ("ClientAddress"), on the file.
+	if s, o := count(run(t, []string{p}, Options{Prefilter: true, Needles: []string{"ClientAddress"}})); o != 1 {
+		t.Errorf("Needles: %d starts, %d others, want the 4778", s, o)
+	}
+	// OnceNeedles do nothing for a file, and work on standard input.
+	if s, o := count(run(t, []string{p}, Options{Prefilter: true, OnceNeedles: []string{"ClientAddress"}})); s+o != 0 {
+		t.Errorf("OnceNeedles on a file: %d starts, %d others", s, o)
+	}
+	if s, o := count(run(t, []string{Stdin}, Options{Prefilter: true, OnceNeedles: []string{"ClientAddress"}, Stdin: bytes.NewReader(b)})); o != 1 {
+		t.Errorf("OnceNeedles on stdin: %d starts, %d others, want the 4778", s, o)
+	}
+	// SkipOnce: standard input is not read; the file is.
+	res := run(t, []string{Stdin, p}, Options{SkipOnce: true, Stdin: bytes.NewReader(b)})
+	if s, o := count(res); s != 21 || o != 1 || len(res.inputErr) != 0 || res.counters.Files.Load() != 2 {
+		t.Errorf("SkipOnce: %d starts, %d others, errors %v, %d files", s, o, res.inputErr, res.counters.Files.Load())
+	}
+}
