@@ -22,6 +22,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/backoff"
+	"github.com/tsclientwatch/tsclientwatch/session"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
@@ -120,6 +121,10 @@ type Options struct {
 	// MaxSpool caps the temporary copy of a compressed EVTX file source
 	// (config input.max_spool); 0 means source/file's default.
 	MaxSpool int64
+	// Tracker learns the session events of every source and attributes
+	// each detection before it is stored (docs/attribution.md); nil
+	// means a tracker of the collector's own.
+	Tracker *session.Tracker
 }
 
 // Collector runs sources into a store. Create it with New, start it with
@@ -135,6 +140,8 @@ type Collector struct {
 
 	pending atomic.Int64  // sources that have not finished their first pass
 	ready   chan struct{} // closed when pending reaches 0
+
+	tracker *session.Tracker
 }
 
 // New checks opts and builds a Collector. An unknown source type or a file
@@ -149,7 +156,10 @@ func New(opts Options) (*Collector, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	c := &Collector{opts: opts, finished: make(chan struct{}), ready: make(chan struct{})}
+	c := &Collector{opts: opts, finished: make(chan struct{}), ready: make(chan struct{}), tracker: opts.Tracker}
+	if c.tracker == nil {
+		c.tracker = session.New(session.Options{})
+	}
 	c.base, c.stop = context.WithCancel(context.Background())
 	for i, sc := range opts.Sources {
 		switch sc.Type {
@@ -194,22 +204,39 @@ func (c *Collector) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	var replays []*sourceRun
+	// File sources start once the session events of all of them are
+	// known (learnSessions), so a detection finds its client whichever
+	// file holds it; live sources start at once.
+	learned := make(chan struct{})
+	afterLearning := func(f func()) func() {
+		return func() {
+			select {
+			case <-learned:
+				f()
+			case <-ctx.Done():
+			}
+		}
+	}
 	for _, s := range c.sources {
 		switch {
 		case s.cfg.Type == config.SourceFile && !s.cfg.Follow:
 			replays = append(replays, s)
 		case s.cfg.Type == config.SourceFile:
-			wg.Go(func() { s.follow(ctx) })
+			wg.Go(afterLearning(func() { s.follow(ctx) }))
 		default:
 			wg.Go(func() { s.live(ctx) })
 		}
 	}
+	wg.Go(func() {
+		c.learnSessions(ctx)
+		close(learned)
+	})
 	if len(replays) > 0 {
-		wg.Go(func() {
+		wg.Go(afterLearning(func() {
 			for _, s := range replays {
 				s.replay(ctx)
 			}
-		})
+		}))
 	}
 	wg.Wait()
 	return nil
@@ -358,6 +385,10 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	}
 	n := int64(len(s.batch))
 	var err error
+	// Session events first: a detection in the same batch may need one.
+	for i := range s.batch {
+		s.c.tracker.Add(&s.batch[i])
+	}
 	s.out, err = s.c.opts.Detector.Detect(ctx, s.batch, s.out[:0])
 	s.batch = s.batch[:0]
 	var partial *detector.PartialError
@@ -372,6 +403,9 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 		s.status.LastError = fmt.Sprintf("detector: %v (%d events dropped)", err, n)
 		s.mu.Unlock()
 		return nil
+	}
+	for i := range s.out {
+		s.c.tracker.Attribute(&s.out[i])
 	}
 	// A partial verdict drops only the events it names; the detections
 	// among the others are stored.
