@@ -455,14 +455,15 @@ func (t *Tracker) Stats() Stats {
 // Needles returns strings one of which the raw bytes of every session
 // event hold, ignoring ASCII case, in the formats the readers take: a
 // prefilter given them (source/file.Options.Needles) decodes the records
-// the tracker learns from and passes over most others. "Address" is in
-// 4624's IpAddress, 4778/4779's ClientAddress and LocalSessionManager's
-// Address; "LocalSessionManager" in that channel's name (its 23 has no
-// address); "TargetLogonId" and "SessionName" in ECS 4624/4634 and
+// the tracker learns from and passes over most others. "IpAddress" is in
+// 4624 and "ClientAddress" in 4778/4779 (EVTX, XML, Windows JSON);
+// "LocalSessionManager" in that channel's name; "TargetLogonId" and
+// "SessionName" (or the event id "4778"/"4779") in ECS 4624/4634 and
 // 4778/4779, whose addresses the Elastic pipelines move to source.ip;
-// "4608" in a boot event's text. A 4608 in EVTX, where the event id is
-// binary, is found when its chunk holds another needle, as the 4624s that
-// follow every boot make likely.
+// "4608" in a boot event's text. A bare "Address" would also find the
+// System log's and 5156's addresses, and decode them for nothing. A 4608
+// in EVTX, where the event id is binary, is found when its chunk holds
+// another needle, as the 4624s that follow every boot make likely.
 func Needles() []string {
-	return []string{"Address", "LocalSessionManager", "TargetLogonId", "SessionName", "4608"}
+	return []string{"IpAddress", "ClientAddress", "LocalSessionManager", "TargetLogonId", "SessionName", "4778", "4779", "4608"}
 }

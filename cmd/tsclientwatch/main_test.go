@@ -470,6 +470,39 @@ func BenchmarkScan(b *testing.B) {
 	}
 }
 
+// BenchmarkScanDetections runs scan over the evtx-rs samples with the
+// project's positive EVTX beside them: its two detections name their logon
+// and session, so scan reads the inputs a second time for session events
+// (the attribution pass), which BenchmarkScan, finding nothing, never does.
+func BenchmarkScanDetections(b *testing.B) {
+	dir := b.TempDir()
+	var size int64
+	for _, src := range []string{testdir.ThirdParty(b, "evtx-rs"), testdir.Testdata(b, "evtx")} {
+		entries, _ := os.ReadDir(src)
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".evtx") {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(src, e.Name()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600)
+			size += int64(len(data))
+		}
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		var out, errOut bytes.Buffer
+		if code := runContext(context.Background(), []string{"scan", "--format=ndjson", dir}, nil, &out, &errOut); code != exitOK {
+			b.Fatalf("code %d: %s", code, errOut.String())
+		}
+		if n := strings.Count(out.String(), "\n"); n != 2 {
+			b.Fatalf("%d detections", n)
+		}
+	}
+}
+
 func TestScanInterrupted(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
