@@ -549,7 +549,9 @@ func BenchmarkGenerate(b *testing.B) {
 		cs   []cons
 		rows int
 	}{
-		{"all_50000", nil, 50000},
+		// 50000 rows of this size pass MaxReplyBytes: the reply stops at
+		// the cap (about 46,600 rows with the attribution columns).
+		{"all_50000", nil, -1},
 		{"time_last_hour", []cons{{"time", 4, strconv.Itoa(end - 3600)}}, 3599},
 		{"time_last_5min", []cons{{"time", 4, strconv.Itoa(end - 300)}}, 299},
 		{"eid_last_100", []cons{{"eid", 4, "49900"}}, 100},
@@ -560,7 +562,7 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				resp := p.Call(context.Background(), osquery.ExtensionPluginRequest{"action": "generate", "context": ctxJSON})
-				if len(resp.Response) != bc.rows {
+				if bc.rows < 0 && (resp.Status.Code != 0 || len(resp.Response) < 40000) || bc.rows >= 0 && len(resp.Response) != bc.rows {
 					b.Fatalf("%d rows, want %d (%s)", len(resp.Response), bc.rows, resp.Status.Message)
 				}
 			}
