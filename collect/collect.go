@@ -69,17 +69,20 @@ type cursorer interface {
 	Cursor() string
 }
 
-// LiveOpener returns an Options.OpenLive that starts source/live's watcher:
-// source type "live" picks the best mechanism of the platform, the others
-// force theirs. mountNames are the xrdp client-drive mount names the
-// fanotify fallback marks (detector.xrdp_mount_names).
-func LiveOpener(mountNames []string) func(ctx context.Context, typ, resume string) (LiveWatcher, error) {
+// LiveOpener returns an Options.OpenLive that starts source/live's watcher
+// with base's settings (the xrdp client-drive mount names the fanotify
+// fallback marks, the xrdp-sesman log attribution reads): source type
+// "live" picks the best mechanism of the platform, the others force
+// theirs.
+func LiveOpener(base live.Options) func(ctx context.Context, typ, resume string) (LiveWatcher, error) {
 	return func(ctx context.Context, typ, resume string) (LiveWatcher, error) {
-		mech := typ
+		opts := base
+		opts.Mechanism = typ
 		if typ == config.SourceLive {
-			mech = live.Auto
+			opts.Mechanism = live.Auto
 		}
-		return live.Open(ctx, live.Options{Mechanism: mech, MountNames: mountNames, WaitForMounts: true, Resume: resume})
+		opts.WaitForMounts, opts.Resume = true, resume
+		return live.Open(ctx, opts)
 	}
 }
 

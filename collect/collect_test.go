@@ -331,7 +331,7 @@ func TestLiveWatcherStats(t *testing.T) {
 }
 
 func TestLiveOpenerRejectsUnknownMechanism(t *testing.T) {
-	_, err := LiveOpener(nil)(context.Background(), "kprobe", "")
+	_, err := LiveOpener(live.Options{})(context.Background(), "kprobe", "")
 	if err == nil || !strings.Contains(err.Error(), `unknown mechanism "kprobe"`) {
 		t.Fatalf("err = %v", err)
 	}

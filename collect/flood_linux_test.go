@@ -10,6 +10,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/store"
 )
 
@@ -58,7 +59,7 @@ func TestLiveFloodKeepsOthersDetection(t *testing.T) {
 	const maxEvents = 2000
 	st := store.New(store.Options{MaxEvents: maxEvents})
 	h := start(t, Options{Sources: []config.SourceConfig{{Type: config.SourceLive}}, Store: st,
-		OpenLive: LiveOpener(detector.DefaultConfig().XrdpMountNames)})
+		OpenLive: LiveOpener(live.Options{MountNames: detector.DefaultConfig().XrdpMountNames})})
 	waitFor(t, "the live watcher", func() bool { return h.status(0).State == StateRunning })
 
 	runAs := func(uid uint32) int {

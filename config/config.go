@@ -70,6 +70,8 @@ type Config struct {
 	Plugin   Plugin
 	Input    Input
 	State    State
+	// Attribution configures how detections are tied to their RDP client.
+	Attribution Attribution
 	// File is the configuration file that was read, "" when none was.
 	File string
 }
@@ -100,6 +102,14 @@ type Input struct {
 	// input or from gzip (the EVTX reader needs random access); a larger
 	// stream is refused and its copy removed.
 	MaxSpool int64
+}
+
+// Attribution configures what live attribution reads (docs/attribution.md).
+type Attribution struct {
+	// XrdpSesmanLog is xrdp-sesman's log, read on Linux for an xrdp
+	// session's client address when utmp holds no record of it; ""
+	// reads utmp only.
+	XrdpSesmanLog string
 }
 
 // Store bounds the in-memory detection store behind the tables.
@@ -143,11 +153,12 @@ type Plugin struct {
 // Default returns the configuration used when nothing overrides it.
 func Default() Config {
 	return Config{
-		Detector: detector.DefaultConfig(),
-		Log:      Log{Level: "info"},
-		Store:    Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: time.Hour},
-		Input:    Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
-		State:    State{Dir: DefaultStateDir()},
+		Detector:    detector.DefaultConfig(),
+		Log:         Log{Level: "info"},
+		Store:       Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: time.Hour},
+		Input:       Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
+		State:       State{Dir: DefaultStateDir()},
+		Attribution: Attribution{XrdpSesmanLog: DefaultXrdpSesmanLog},
 	}
 }
 

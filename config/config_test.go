@@ -182,6 +182,8 @@ var full = Config{
 	State:  State{Dir: "/srv/tsclientwatch"},
 	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
 	Input:  Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
+	// Where Debian's xrdp writes when sesman.ini logs to syslog's dir.
+	Attribution: Attribution{XrdpSesmanLog: "/var/log/xrdp/sesman.log"},
 }
 
 func TestFormats(t *testing.T) {
@@ -215,10 +217,14 @@ input:
   max_spool: 8589934592
 plugin:
   path: /usr/libexec/tsclientwatch-plugin
-  sha256: ` + strings.ToUpper(sum) + "\n"},
+  sha256: ` + strings.ToUpper(sum) + `
+attribution:
+  xrdp_sesman_log: /var/log/xrdp/sesman.log
+`},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}, {type: osquery, interval: 30s, table: bpf_process_events, socket: /var/osquery/osquery.em}]\n" +
-			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\nstate: {dir: /srv/tsclientwatch}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n"},
+			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\nstate: {dir: /srv/tsclientwatch}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n" +
+			"attribution: {xrdp_sesman_log: /var/log/xrdp/sesman.log}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -249,6 +255,8 @@ max_spool = 8589934592
 [plugin]
 path = "/usr/libexec/tsclientwatch-plugin"
 sha256 = "` + sum + `"
+[attribution]
+xrdp_sesman_log = "/var/log/xrdp/sesman.log"
 `},
 		{"c.json", `{"detector": {"strict": true, "extensions": [".exe", ".com"], "xrdp_mount_names": ["thinclient_drives"]},
 "log": {"level": "debug"},
@@ -256,7 +264,8 @@ sha256 = "` + sum + `"
 "store": {"max_events": 1000, "max_bytes": 8388608, "expiry": "90m"},
 "state": {"dir": "/srv/tsclientwatch"},
 "input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
-"plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"}}`},
+"plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"},
+"attribution": {"xrdp_sesman_log": "/var/log/xrdp/sesman.log"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,6 +319,7 @@ const (
 	allowMax      = "want a whole number from 1 to 10000000"
 	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 1h"
 	allowPlugin   = "want the path of the plugin binary, or empty to run the rule in process"
+	allowSesman   = "want the absolute path of xrdp-sesman's log file, or empty to read only utmp"
 	allowSum      = "want the plugin's SHA-256 checksum as 64 hexadecimal digits"
 )
 
@@ -456,8 +466,14 @@ func TestInvalid(t *testing.T) {
 		{name: "allow_unverified word", file: "plugin: {path: /p, sha256: " + sum + ", allow_unverified: sure}", key: "plugin.allow_unverified", value: `"sure" is not a boolean`, allowed: allowBool},
 		{name: "allow_unverified env", env: map[string]string{"TSCLIENTWATCH_PLUGIN_ALLOW_UNVERIFIED": "perhaps"}, key: "plugin.allow_unverified", value: `"perhaps"`, allowed: allowBool, origin: "environment TSCLIENTWATCH_PLUGIN_ALLOW_UNVERIFIED"},
 		{name: "allow_unverified null", file: "plugin:\n  allow_unverified:\n", key: "plugin.allow_unverified", value: "(empty)", allowed: allowBool},
+		// attribution.xrdp_sesman_log
+		{name: "sesman log relative", file: "attribution: {xrdp_sesman_log: xrdp-sesman.log}", key: "attribution.xrdp_sesman_log", value: `"xrdp-sesman.log" is not an absolute path`, allowed: allowSesman},
+		{name: "sesman log blank", file: `attribution: {xrdp_sesman_log: "  "}`, key: "attribution.xrdp_sesman_log", value: `"  " is blank`, allowed: allowSesman},
+		{name: "sesman log directory env", env: map[string]string{"TSCLIENTWATCH_ATTRIBUTION_XRDP_SESMAN_LOG": dir}, key: "attribution.xrdp_sesman_log", value: strconv.Quote(dir) + " is a directory", allowed: allowSesman, origin: "environment TSCLIENTWATCH_ATTRIBUTION_XRDP_SESMAN_LOG"},
+		{name: "sesman log control character", ext: "json", file: `{"attribution": {"xrdp_sesman_log": "/var/log/x\u001b[2J.log"}}`, key: "attribution.xrdp_sesman_log", value: "holds a control character", allowed: allowSesman},
+		{name: "sesman log list", file: "attribution: {xrdp_sesman_log: [a]}", key: "attribution.xrdp_sesman_log", value: "[a] is not a string", allowed: allowSesman},
 		// Keys and sections.
-		{name: "unknown top-level key", file: "stor: {max_events: 5}", key: "unknown configuration key stor", value: "stor", allowed: "known keys: detector.extensions"},
+		{name: "unknown top-level key", file: "stor: {max_events: 5}", key: "unknown configuration key stor", value: "stor", allowed: "known keys: attribution.xrdp_sesman_log, detector.extensions"},
 		{name: "unknown nested key", file: "store: {max_event: 5}", key: "unknown configuration key store.max_event", value: "store.max_event", allowed: "store.max_events"},
 		{name: "unknown key in source", file: "sources: [{type: file, path: /x, folow: true}]", key: "unknown configuration key sources[0].folow", value: "folow", allowed: "known keys"},
 		{name: "unknown scalar in section", file: "log: {level: info, color: true}", key: "unknown configuration key log.color", value: "log.color", allowed: "known keys"},

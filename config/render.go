@@ -9,13 +9,18 @@ import (
 // The YAML shape mirrors the schema keys so the output can be saved and
 // loaded back as a configuration file.
 type yamlConfig struct {
-	Detector yamlDetector `yaml:"detector"`
-	Log      yamlLog      `yaml:"log"`
-	Sources  []yamlSource `yaml:"sources"`
-	Store    yamlStore    `yaml:"store"`
-	Plugin   yamlPlugin   `yaml:"plugin"`
-	Input    yamlInput    `yaml:"input"`
-	State    yamlState    `yaml:"state"`
+	Detector    yamlDetector    `yaml:"detector"`
+	Log         yamlLog         `yaml:"log"`
+	Sources     []yamlSource    `yaml:"sources"`
+	Store       yamlStore       `yaml:"store"`
+	Plugin      yamlPlugin      `yaml:"plugin"`
+	Input       yamlInput       `yaml:"input"`
+	State       yamlState       `yaml:"state"`
+	Attribution yamlAttribution `yaml:"attribution"`
+}
+
+type yamlAttribution struct {
+	XrdpSesmanLog string `yaml:"xrdp_sesman_log"`
 }
 
 type yamlState struct {
@@ -67,12 +72,13 @@ func (c Config) YAML() ([]byte, error) {
 			Extensions:     nonNil(c.Detector.Extensions),
 			XrdpMountNames: nonNil(c.Detector.XrdpMountNames),
 		},
-		Log:     yamlLog{Level: c.Log.Level},
-		Sources: []yamlSource{},
-		Store:   yamlStore{MaxEvents: c.Store.MaxEvents, MaxBytes: c.Store.MaxBytes, Expiry: c.Store.Expiry.String()},
-		Plugin:  yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
-		Input:   yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
-		State:   yamlState{Dir: c.State.Dir},
+		Log:         yamlLog{Level: c.Log.Level},
+		Sources:     []yamlSource{},
+		Store:       yamlStore{MaxEvents: c.Store.MaxEvents, MaxBytes: c.Store.MaxBytes, Expiry: c.Store.Expiry.String()},
+		Plugin:      yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
+		Input:       yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
+		State:       yamlState{Dir: c.State.Dir},
+		Attribution: yamlAttribution{XrdpSesmanLog: c.Attribution.XrdpSesmanLog},
 	}
 	for _, s := range c.Sources {
 		ys := yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow, Table: s.Table, Socket: s.Socket}

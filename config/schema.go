@@ -102,6 +102,8 @@ var schema = map[string]keyInfo{
 	"plugin.path":             {kind: kindString, def: "", env: true, want: "the path of the plugin binary, or empty to run the rule in process"},
 	"plugin.sha256":           {kind: kindString, def: "", env: true, want: "the plugin's SHA-256 checksum as 64 hexadecimal digits"},
 	"plugin.allow_unverified": {kind: kindBool, def: false, env: true, want: wantBool},
+	"attribution.xrdp_sesman_log": {kind: kindString, def: DefaultXrdpSesmanLog, env: true,
+		want: "the absolute path of xrdp-sesman's log file, or empty to read only utmp"},
 }
 
 // want returns what key allows; key may be a schema key, an element
@@ -395,7 +397,37 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	if cfg.Plugin.Path != "" && cfg.Plugin.SHA256 == "" && !cfg.Plugin.AllowUnverified {
 		return Config{}, fmt.Errorf("plugin.sha256: required when plugin.path is set (%s from %s); want %s, or set plugin.allow_unverified to run the plugin unchecked", strconv.Quote(cfg.Plugin.Path), o.of("plugin.path"), want("plugin.sha256"))
 	}
+	if cfg.Attribution.XrdpSesmanLog, err = toString(o, "attribution.xrdp_sesman_log", v.Get("attribution.xrdp_sesman_log")); err != nil {
+		return Config{}, err
+	}
+	if err := checkLogPath(o, "attribution.xrdp_sesman_log", cfg.Attribution.XrdpSesmanLog); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// DefaultXrdpSesmanLog is where xrdp-sesman logs unless sesman.ini says
+// otherwise: live Linux attribution reads it when utmp does not name an
+// xrdp session's client.
+const DefaultXrdpSesmanLog = "/var/log/xrdp-sesman.log"
+
+// checkLogPath validates attribution.xrdp_sesman_log: empty (off), or an
+// absolute path free of control characters that is not a directory.
+func checkLogPath(o origins, key, p string) error {
+	switch {
+	case p == "":
+		return nil
+	case strings.TrimSpace(p) == "":
+		return valueError(o, key, p, "is blank")
+	case strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return valueError(o, key, p, "holds a control character")
+	case !strings.HasPrefix(p, "/"):
+		return valueError(o, key, p, "is not an absolute path")
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return valueError(o, key, p, "is a directory")
+	}
+	return nil
 }
 
 func isHex64(s string) bool {

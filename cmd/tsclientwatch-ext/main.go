@@ -32,6 +32,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/extension"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/internal/launch"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/state"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
@@ -187,7 +188,7 @@ func newCollector(ctx context.Context, cfg config.Config, st *store.Store, socke
 		return nil, nil, fmt.Errorf("detector: %w", err)
 	}
 	coll, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), OpenOsquery: collect.OsqueryOpener(socket),
+		OpenLive: collect.LiveOpener(live.Options{MountNames: cfg.Detector.XrdpMountNames, XrdpSesmanLog: cfg.Attribution.XrdpSesmanLog}), OpenOsquery: collect.OsqueryOpener(socket),
 		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
 	if err != nil {
 		closeDetector()

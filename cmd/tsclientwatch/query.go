@@ -14,6 +14,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/collect"
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
+	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/source/osqueryevents"
 	"github.com/tsclientwatch/tsclientwatch/sqlquery"
 	"github.com/tsclientwatch/tsclientwatch/store"
@@ -112,7 +113,7 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 	defer closeDetector()
 	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry})
 	c, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
-		OpenLive: collect.LiveOpener(cfg.Detector.XrdpMountNames), OpenOsquery: collect.OsqueryOpener(osqueryevents.DefaultSocket()),
+		OpenLive: collect.LiveOpener(live.Options{MountNames: cfg.Detector.XrdpMountNames, XrdpSesmanLog: cfg.Attribution.XrdpSesmanLog}), OpenOsquery: collect.OsqueryOpener(osqueryevents.DefaultSocket()),
 		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}

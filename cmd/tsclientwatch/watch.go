@@ -104,6 +104,7 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 		// A watcher started at boot must not fail because nobody has
 		// logged in over RDP yet.
 		WaitForMounts: true,
+		XrdpSesmanLog: cfg.Attribution.XrdpSesmanLog,
 	})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}

@@ -49,6 +49,11 @@ type Options struct {
 	// reported (Cursor), to carry on after the last event it handed on.
 	// Only the Event Log watcher can resume; the others ignore it.
 	Resume string
+	// XrdpSesmanLog is xrdp-sesman's log, which Linux attribution reads
+	// for the client of an xrdp session when utmp does not name it
+	// (config attribution.xrdp_sesman_log); "" means
+	// xrdp.DefaultSesmanLog.
+	XrdpSesmanLog string
 }
 
 // Stats is what a watcher has done so far, for the status table.
@@ -106,13 +111,13 @@ func Open(ctx context.Context, opts Options) (Watcher, error) {
 		if err != nil {
 			return nil, err
 		}
-		return withHost(w), nil
+		return withHost(w, attributor(opts)), nil
 	}
 	var errs []error
 	for _, m := range preference {
 		w, err := openOne(ctx, m, opts)
 		if err == nil {
-			return withHost(w), nil
+			return withHost(w, attributor(opts)), nil
 		}
 		errs = append(errs, err)
 	}
@@ -140,15 +145,18 @@ func unsupported(m string) error {
 }
 
 // hosted stamps every event with this machine's name: a live event is
-// always local, and the mechanisms do not carry it.
+// always local, and the mechanisms do not carry it. It also attributes
+// process starts to their session and client where the platform can
+// (attributor): on a live host the OS knows who is connected.
 type hosted struct {
 	Watcher
-	host string
+	host      string
+	attribute func(*detector.Event) // nil: nothing to add on this platform
 }
 
-func withHost(w Watcher) Watcher {
+func withHost(w Watcher, attribute func(*detector.Event)) Watcher {
 	h, _ := os.Hostname()
-	return &hosted{Watcher: w, host: h}
+	return &hosted{Watcher: w, host: h, attribute: attribute}
 }
 
 // Cursor forwards to the mechanism, "" when it cannot resume.
@@ -164,6 +172,9 @@ func (h *hosted) Run(ctx context.Context, sink source.Sink) error {
 	sink.Event = func(e *detector.Event) error {
 		if e.Host == "" {
 			e.Host = h.host
+		}
+		if h.attribute != nil && e.Type != detector.TypeOther {
+			h.attribute(e)
 		}
 		return inner(e)
 	}

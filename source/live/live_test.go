@@ -34,11 +34,11 @@ type resumable struct {
 func (r resumable) Cursor() string { return r.cursor }
 
 func TestHostedForwardsCursor(t *testing.T) {
-	if c := withHost(resumable{cursor: "<BookmarkList/>"}).(Cursorer).Cursor(); c != "<BookmarkList/>" {
+	if c := withHost(resumable{cursor: "<BookmarkList/>"}, nil).(Cursorer).Cursor(); c != "<BookmarkList/>" {
 		t.Errorf("cursor %q", c)
 	}
 	type plain struct{ Watcher }
-	if c := withHost(plain{}).(Cursorer).Cursor(); c != "" {
+	if c := withHost(plain{}, nil).(Cursorer).Cursor(); c != "" {
 		t.Errorf("cursor of a watcher that cannot resume: %q", c)
 	}
 }

@@ -6,11 +6,15 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/live/ebpf"
 	"github.com/tsclientwatch/tsclientwatch/source/live/fanotify"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/users"
+	"github.com/tsclientwatch/tsclientwatch/source/live/xrdp"
 )
 
 // preference is the order Auto tries: eBPF sees every exec with its argv;
@@ -63,4 +67,22 @@ func (f *fanotifyWatcher) Stats() Stats {
 	}
 	sort.Strings(m)
 	return Stats{Mechanism: Fanotify, Detail: "FAN_OPEN_EXEC on " + strings.Join(m, ", "), Events: f.w.Events(), Lost: f.w.Lost()}
+}
+
+// attributor returns the xrdp session lookup (source/live/xrdp): a program
+// run from a chansrv client-drive mount gets its display as session id and
+// the client address xrdp recorded.
+func attributor(opts Options) func(*detector.Event) {
+	var names users.Cache // used under the resolver's lock only
+	r := xrdp.New(xrdp.Dir{Root: "/"}, xrdp.Options{
+		MountNames: opts.MountNames,
+		SesmanLog:  opts.XrdpSesmanLog,
+		User: func(uid uint32) string {
+			if n := names.Name(uid); n != strconv.FormatUint(uint64(uid), 10) {
+				return n
+			}
+			return "" // no name: records are matched by uid only
+		},
+	})
+	return func(ev *detector.Event) { r.Attribute(ev) }
 }

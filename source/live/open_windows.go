@@ -5,6 +5,7 @@ package live
 import (
 	"context"
 
+	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/live/eventlog"
 )
@@ -36,3 +37,7 @@ func (e *eventlogWatcher) Cursor() string                                  { ret
 func (e *eventlogWatcher) Stats() Stats {
 	return Stats{Mechanism: EventLog, Detail: e.w.Detail(), Events: e.w.Events(), Lost: e.w.Lost(), Warning: e.w.Warning()}
 }
+
+// attributor: the Windows watchers attribute in their own decoding (ETW's
+// session id, the Event Log's Sysmon and 4688 fields).
+func attributor(Options) func(*detector.Event) { return nil }
