@@ -272,7 +272,8 @@ func (s *Store) Sync(ctx context.Context) error {
 	if s.w == nil {
 		return nil
 	}
-	o := &op{done: make(chan struct{}), force: true}
+	done := make(chan struct{})
+	o := &op{done: done, force: true}
 	s.mu.Lock()
 	select {
 	case <-s.w.done:
@@ -284,7 +285,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	s.mu.Unlock()
 	s.w.wake()
 	select {
-	case <-o.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

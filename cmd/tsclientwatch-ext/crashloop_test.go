@@ -309,12 +309,13 @@ func (c *crashLoop) recordGaps() {
 func (c *crashLoop) loop(kills int, rng *rand.Rand) {
 	stopQ := make(chan struct{})
 	var wg sync.WaitGroup
+	qrng := rand.New(rand.NewPCG(rng.Uint64(), 3)) // a Rand is not safe for concurrent use
 	wg.Go(func() {
 		for {
 			select {
 			case <-stopQ:
 				return
-			case <-time.After(time.Duration(150+rng.IntN(450)) * time.Millisecond):
+			case <-time.After(time.Duration(150+qrng.IntN(450)) * time.Millisecond):
 			}
 			c.log.run(c.o) // fails while the extension is down: nothing logged
 		}
@@ -383,6 +384,7 @@ func TestCrashLoopFollowedFile(t *testing.T) {
 	var written []int
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	wrng := rand.New(rand.NewPCG(rng.Uint64(), 4))
 	wg.Go(func() {
 		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -394,7 +396,7 @@ func TestCrashLoopFollowedFile(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(10+rng.IntN(50)) * time.Millisecond):
+			case <-time.After(time.Duration(10+wrng.IntN(50)) * time.Millisecond):
 			}
 			exe := fmt.Sprintf(`\\tsclient\c\tools\t%d.exe`, pid%7)
 			if pid%5 == 0 {
@@ -488,12 +490,13 @@ func TestCrashLoopLive(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	wrng := rand.New(rand.NewPCG(rng.Uint64(), 5))
 	wg.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(30+rng.IntN(120)) * time.Millisecond):
+			case <-time.After(time.Duration(30+wrng.IntN(120)) * time.Millisecond):
 			}
 			cmd := exec.Command(prog)
 			start := time.Now()
