@@ -262,7 +262,7 @@ func TestReadOnlyDirectory(t *testing.T) {
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tsclientwatch-test", dir).CombinedOutput(); err != nil {
 			t.Fatalf("mount: %v: %s", err, out)
 		}
-		t.Cleanup(func() { exec.Command("umount", dir).Run() })
+		t.Cleanup(func() { unmount(t, dir) })
 		db, _ := mustOpen(t, dir) // a database from a writable time
 		db.Commit(&Batch{Rows: []Row{row(1, 1)}, NextEID: 2})
 		db.Close()
@@ -304,7 +304,7 @@ func TestDiskFull(t *testing.T) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tsclientwatch-test", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() { unmount(t, dir) })
 	db, _ := mustOpen(t, dir)
 	// Something else fills the disk: a file of 512 KiB.
 	filler := filepath.Join(dir, "filler")

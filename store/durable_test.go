@@ -313,7 +313,7 @@ func TestDiskFullKeepsDetecting(t *testing.T) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tsclientwatch-test", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() { unmount(t, dir) })
 	s := openAt(t, dir, Options{})
 	filler := filepath.Join(dir, "filler")
 	if err := os.WriteFile(filler, make([]byte, 1500<<10), 0o600); err != nil {
