@@ -47,12 +47,25 @@ func crashKills() int {
 	return 30
 }
 
+// buildDir holds the extension binary the crash loops build; TestMain
+// removes it.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // buildExtension builds the extension binary once per test binary.
 var buildExtension = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "tswcrash")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	bin := filepath.Join(dir, "tsclientwatch.ext")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
