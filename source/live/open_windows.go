@@ -4,10 +4,12 @@ package live
 
 import (
 	"context"
+	"strings"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/live/eventlog"
+	"github.com/tsclientwatch/tsclientwatch/source/live/wts"
 )
 
 // preference is the order Auto tries: ETW sees every process start with
@@ -38,6 +40,15 @@ func (e *eventlogWatcher) Stats() Stats {
 	return Stats{Mechanism: EventLog, Detail: e.w.Detail(), Events: e.w.Events(), Lost: e.w.Lost(), Warning: e.w.Warning()}
 }
 
-// attributor: the Windows watchers attribute in their own decoding (ETW's
-// session id, the Event Log's Sysmon and 4688 fields).
-func attributor(Options) func(*detector.Event) { return nil }
+// attributor asks WTS who is connected to the terminal session of a
+// program started from a client drive (ETW gives every start's session,
+// the Event Log Sysmon's TerminalSessionId; 4688 has none): the client's
+// name and address and the session's logon time.
+func attributor(Options) func(*detector.Event) {
+	c := wts.NewCache(wts.System(), 0, nil)
+	return func(ev *detector.Event) {
+		if ev.SessionID.Known() && strings.Contains(strings.ToLower(ev.Executable), "tsclient") {
+			c.Attribute(ev)
+		}
+	}
+}

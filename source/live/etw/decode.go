@@ -113,6 +113,7 @@ func (p *ProcessStart) Event(user string) detector.Event {
 		User:       user,
 		HostOS:     detector.OSWindows,
 		Source:     "etw",
+		SessionID:  detector.SessionOf(p.SessionID),
 	}
 }
 

@@ -54,6 +54,27 @@ type System interface {
 	ProcessUser(pid uint32, created uint64) (string, error)
 	// LookupAccount resolves a SID to DOMAIN\name (LookupAccountSidW).
 	LookupAccount(sid string) (string, error)
+	// ProcessLogon returns the logon session the primary token of process
+	// pid belongs to (TOKEN_STATISTICS.AuthenticationId, read with
+	// GetTokenInformation(TokenStatistics)), if that process still runs
+	// and was created at created.
+	ProcessLogon(pid uint32, created uint64) (uint64, error)
+}
+
+// tokenStatisticsSize is sizeof(TOKEN_STATISTICS): TokenId and
+// AuthenticationId (LUIDs), ExpirationTime, TokenType,
+// ImpersonationLevel, four DWORD counts and ModifiedId; the same on every
+// architecture.
+const tokenStatisticsSize = 56
+
+// DecodeTokenStatistics returns the AuthenticationId of a TOKEN_STATISTICS:
+// the LUID at bytes 8-16, LowPart then HighPart, little-endian.
+func DecodeTokenStatistics(b []byte) (uint64, error) {
+	if len(b) < tokenStatisticsSize {
+		return 0, fmt.Errorf("TOKEN_STATISTICS: %d bytes, want %d", len(b), tokenStatisticsSize)
+	}
+	le := binary.LittleEndian
+	return uint64(le.Uint32(b[12:16]))<<32 | uint64(le.Uint32(b[8:12])), nil
 }
 
 // SessionStats are the counters ETW keeps for a session.

@@ -530,6 +530,28 @@ func (windowsSystem) ProcessUser(pid uint32, created uint64) (string, error) {
 	return u.User.Sid.String(), nil
 }
 
+func (windowsSystem) ProcessLogon(pid uint32, created uint64) (uint64, error) {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if err != nil {
+		return 0, err
+	}
+	defer windows.CloseHandle(h)
+	if c, err := processCreated(h); err != nil || c != created {
+		return 0, fmt.Errorf("pid %d is no longer the process that started", pid)
+	}
+	var tok windows.Token
+	if err := windows.OpenProcessToken(h, windows.TOKEN_QUERY, &tok); err != nil {
+		return 0, err
+	}
+	defer tok.Close()
+	var b [tokenStatisticsSize]byte
+	var n uint32
+	if err := windows.GetTokenInformation(tok, windows.TokenStatistics, &b[0], uint32(len(b)), &n); err != nil {
+		return 0, fmt.Errorf("GetTokenInformation(TokenStatistics): %w", err)
+	}
+	return DecodeTokenStatistics(b[:n])
+}
+
 func (windowsSystem) LookupAccount(sid string) (string, error) {
 	s, err := windows.StringToSid(sid)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/recovered"
 	"github.com/tsclientwatch/tsclientwatch/source"
 )
@@ -85,6 +86,7 @@ type Watcher struct {
 	foreign       atomic.Uint64 // events of another provider (someone enabled one on our session)
 	tokenUsers    atomic.Uint64 // users read from the new process's token
 	creatorUsers  atomic.Uint64 // users taken from the creating thread's SID
+	tokenLogons   atomic.Uint64 // logon ids read from a client-drive program's token
 	newestVersion atomic.Uint32 // highest ProcessStart version seen
 	labelSkipped  atomic.Uint64 // v3 events whose MandatoryLabel was unreadable
 }
@@ -376,6 +378,7 @@ func (w *Watcher) handle(p pending) {
 	}
 	w.events.Add(1)
 	ev := ps.Event(w.user(&ps, p.sid))
+	w.logon(&ps, &ev)
 	if err := w.sink.Emit(&ev); err != nil {
 		w.setFault(err)
 	}
@@ -402,6 +405,42 @@ func (w *Watcher) user(p *ProcessStart, creator []byte) string {
 	}
 	w.creatorUsers.Add(1)
 	return w.users.name(sid)
+}
+
+// logon reads the logon session of a program started from a client drive
+// from its token, while it still runs. ETW's ProcessStart carries the
+// terminal session but no logon id; other starts are not looked up, so the
+// extra token read costs nothing on the host's ordinary processes.
+func (w *Watcher) logon(p *ProcessStart, ev *detector.Event) {
+	if p.CreateTime.IsZero() || !containsFold(p.ImageName, "tsclient") {
+		return
+	}
+	if id, err := w.sys.ProcessLogon(p.PID, filetime(p.CreateTime)); err == nil && id != 0 {
+		ev.LogonID = detector.LogonID(id)
+		w.tokenLogons.Add(1)
+	}
+}
+
+// containsFold reports whether s contains the lower-case ASCII needle,
+// ignoring ASCII case.
+func containsFold(s, needle string) bool {
+	for i := 0; i+len(needle) <= len(s); i++ {
+		j := 0
+		for j < len(needle) {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+			j++
+		}
+		if j == len(needle) {
+			return true
+		}
+	}
+	return false
 }
 
 // refreshStats reads the session's statistics while it runs.
@@ -451,6 +490,7 @@ type Stats struct {
 	Foreign       uint64 // events of other providers, ignored
 	TokenUsers    uint64 // users read from the new process's token
 	CreatorUsers  uint64 // users taken from the creating thread
+	TokenLogons   uint64 // logon ids read from client-drive programs' tokens
 	LabelSkipped  uint64 // v3 starts whose MandatoryLabel could not be read
 	NewestVersion uint8  // highest ProcessStart version seen
 }
@@ -480,6 +520,7 @@ func (w *Watcher) Stats() Stats {
 		Foreign:       w.foreign.Load(),
 		TokenUsers:    w.tokenUsers.Load(),
 		CreatorUsers:  w.creatorUsers.Load(),
+		TokenLogons:   w.tokenLogons.Load(),
 		LabelSkipped:  w.labelSkipped.Load(),
 		NewestVersion: uint8(w.newestVersion.Load()),
 	}

@@ -2,6 +2,7 @@ package etw
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,6 +46,7 @@ type fakeSys struct {
 	handles    uint64
 	processErr error
 	tokens     map[uint32]fakeToken
+	logonReads int // ProcessLogon calls
 	accounts   map[string]string
 	lookups    map[string]int
 	// feed runs at the start of Process, on its goroutine, and delivers
@@ -71,6 +73,7 @@ type fakeConsumer struct {
 type fakeToken struct {
 	created uint64
 	sid     string
+	logon   uint64
 }
 
 func newFakeSys(t *testing.T) *fakeSys {
@@ -251,6 +254,17 @@ func (f *fakeSys) ProcessUser(pid uint32, created uint64) (string, error) {
 		return "", errors.New("process gone")
 	}
 	return tok.sid, nil
+}
+
+func (f *fakeSys) ProcessLogon(pid uint32, created uint64) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logonReads++
+	tok, ok := f.tokens[pid]
+	if !ok || tok.created != created {
+		return 0, errors.New("process gone")
+	}
+	return tok.logon, nil
 }
 
 func (f *fakeSys) LookupAccount(sid string) (string, error) {
@@ -876,5 +890,57 @@ func TestParseSessionName(t *testing.T) {
 		if pid != tt.pid || created != tt.created || ok != tt.ok {
 			t.Errorf("%q: %d %d %v", tt.name, pid, created, ok)
 		}
+	}
+}
+
+// TestLogons: a program started from a client drive gets its logon session
+// from its token while it runs, and every start its terminal session from
+// the event; other programs' tokens are not read.
+func TestLogons(t *testing.T) {
+	f := newFakeSys(t)
+	f.tokens[10] = fakeToken{created: created, sid: "S-1-5-21-1", logon: 0x6a423}
+	f.tokens[11] = fakeToken{created: created, sid: "S-1-5-21-1", logon: 0x6a423}
+	f.tokens[12] = fakeToken{created: created + 1, logon: 0x99} // pid reused
+	f.feed = func(c *fakeConsumer) {
+		c.send(startRec(10, `\Device\Mup\TSCLIENT\C\a.exe`, nil))
+		c.send(startRec(11, `C:\Windows\System32\notepad.exe`, nil))
+		c.send(startRec(12, `\Device\Mup\tsclient\C\b.exe`, nil))
+	}
+	w, err := New(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var col collector
+	done := run(w, context.Background(), col.sink())
+	waitFor(t, "three starts", func() bool { return col.count() == 3 })
+	w.Close()
+	if err := result(t, done); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []detector.LogonID{0x6a423, 0, 0} {
+		ev := col.events[i]
+		if ev.LogonID != want || ev.SessionID != detector.SessionOf(2) {
+			t.Errorf("pid %d: logon %s session %s, want %s and session 2", ev.PID, ev.LogonID, ev.SessionID, want)
+		}
+	}
+	if f.logonReads != 2 || w.Stats().TokenLogons != 1 {
+		t.Errorf("%d token reads, stats %+v", f.logonReads, w.Stats())
+	}
+	f.check()
+}
+
+func TestDecodeTokenStatistics(t *testing.T) {
+	// TOKEN_STATISTICS as the SDK lays it out: TokenId {0x1234, 0},
+	// AuthenticationId {LowPart 0x0006a423, HighPart 0x1}, then the rest.
+	b := make([]byte, tokenStatisticsSize)
+	binary.LittleEndian.PutUint32(b[0:], 0x1234)
+	binary.LittleEndian.PutUint32(b[8:], 0x0006a423)
+	binary.LittleEndian.PutUint32(b[12:], 0x1)
+	binary.LittleEndian.PutUint32(b[24:], 1) // TokenPrimary
+	if id, err := DecodeTokenStatistics(b); err != nil || id != 0x1_0006a423 {
+		t.Errorf("%#x, %v", id, err)
+	}
+	if _, err := DecodeTokenStatistics(b[:40]); err == nil {
+		t.Error("short TOKEN_STATISTICS accepted")
 	}
 }
