@@ -84,8 +84,8 @@ func (m *Matcher) Definition() Definition { return m.def.clone() }
 // Detect implements Detector. It never fails.
 func (m *Matcher) Detect(_ context.Context, batch []Event, out []Detection) ([]Detection, error) {
 	for i := range batch {
-		if d, ok := m.Match(&batch[i]); ok {
-			out = append(out, d)
+		if v := m.judge(&batch[i]); v.ok {
+			out = append(out, m.detection(&batch[i], v))
 		}
 	}
 	return out, nil
@@ -94,43 +94,62 @@ func (m *Matcher) Detect(_ context.Context, batch []Event, out []Detection) ([]D
 // Match reports whether e is an execution from an RDP client drive and, if
 // so, returns the detection.
 func (m *Matcher) Match(e *Event) (Detection, bool) {
+	v := m.judge(e)
+	if !v.ok {
+		return Detection{}, false
+	}
+	return m.detection(e, v), true
+}
+
+// verdict is what judge decides: whether the event matches, and if so the
+// path form and the rest of the path after tsclient or the mount (without
+// its leading separator). It is small, so judging the many events that do
+// not match copies no Detection.
+type verdict struct {
+	form Form
+	rest string
+	sep  byte
+	ok   bool
+}
+
+func (m *Matcher) judge(e *Event) verdict {
 	p := e.Executable
 	if m.strict {
 		if e.Type != TypeStart || e.HostOS != OSWindows || e.Inferred != 0 {
-			return Detection{}, false
+			return verdict{}
 		}
 		if len(p) < len(m.kernel)+len(".exe") || !hasPrefixFold(p, m.kernel) || !hasSuffixFold(p, ".exe") {
-			return Detection{}, false
+			return verdict{}
 		}
-		return m.detection(e, FormKernel, p[len(m.kernel):], '\\'), true
+		return verdict{FormKernel, p[len(m.kernel):], '\\', true}
 	}
 	if e.Type == TypeOther || p == "" {
-		return Detection{}, false
+		return verdict{}
 	}
 	// A path that starts with a backslash is a Windows path unless the
 	// host is known to be Linux, where it is just an odd file name.
 	if p[0] == '\\' && e.HostOS != OSLinux {
 		if e.HostOS != "" && e.HostOS != OSWindows {
-			return Detection{}, false
+			return verdict{}
 		}
-		return m.matchWindows(e, p)
+		return m.matchWindows(p)
 	}
 	if len(m.mounts) == 0 || (e.HostOS != "" && e.HostOS != OSLinux) {
-		return Detection{}, false
+		return verdict{}
 	}
 	return m.matchXrdp(e, p)
 }
 
-func (m *Matcher) matchWindows(e *Event, p string) (Detection, bool) {
+func (m *Matcher) matchWindows(p string) verdict {
 	for _, w := range m.prefixes {
 		if len(p) > len(w.lower) && hasPrefixFold(p, w.lower) {
 			if !m.hasExtension(p) {
-				return Detection{}, false
+				return verdict{}
 			}
-			return m.detection(e, w.form, p[len(w.lower):], '\\'), true
+			return verdict{w.form, p[len(w.lower):], '\\', true}
 		}
 	}
-	return Detection{}, false
+	return verdict{}
 }
 
 func (m *Matcher) hasExtension(p string) bool {
@@ -148,26 +167,26 @@ func (m *Matcher) hasExtension(p string) bool {
 // FUSE, while any local user can create a plain directory of that name
 // and flood the store with execs from it. Events that do not carry the
 // filesystem type (every log format) are judged on the path alone.
-func (m *Matcher) matchXrdp(e *Event, p string) (Detection, bool) {
+func (m *Matcher) matchXrdp(e *Event, p string) verdict {
 	if e.FSType != "" && !IsFUSE(e.FSType) {
-		return Detection{}, false
+		return verdict{}
 	}
 	start := 0
 	for start < len(p) {
 		end := strings.IndexByte(p[start:], '/')
 		if end < 0 {
-			return Detection{}, false // the last component is the file itself
+			return verdict{} // the last component is the file itself
 		}
 		end += start
 		comp := p[start:end]
 		for _, name := range m.mounts {
 			if comp == name && end+1 < len(p) {
-				return m.detection(e, FormXrdp, p[end+1:], '/'), true
+				return verdict{FormXrdp, p[end+1:], '/', true}
 			}
 		}
 		start = end + 1
 	}
-	return Detection{}, false
+	return verdict{}
 }
 
 // IsFUSE reports whether fsType, as mountinfo spells it, is a FUSE
@@ -176,11 +195,12 @@ func IsFUSE(fsType string) bool {
 	return fsType == "fuse" || (len(fsType) > len("fuse.") && fsType[:len("fuse.")] == "fuse.")
 }
 
-// detection splits rest (the path after tsclient or the mount, without its
-// leading separator) into the client drive and the path inside it.
-func (m *Matcher) detection(e *Event, form Form, rest string, sep byte) Detection {
-	d := Detection{Event: *e, Form: form, RuleID: RuleID}
-	if i := strings.IndexByte(rest, sep); i >= 0 {
+// detection splits v.rest (the path after tsclient or the mount, without
+// its leading separator) into the client drive and the path inside it.
+func (m *Matcher) detection(e *Event, v verdict) Detection {
+	rest := v.rest
+	d := Detection{Event: *e, Form: v.form, RuleID: RuleID}
+	if i := strings.IndexByte(rest, v.sep); i >= 0 {
 		d.ClientDrive = rest[:i]
 		d.SharePath = rest[i:]
 	} else {
