@@ -19,21 +19,52 @@ type LogonID uint64
 // hexadecimal in either case, zero-padded or not ("0x6a423",
 // "0x000000000006A423"), or decimal (Defender for Endpoint, decoded EVTX
 // values). Blanks around it are ignored. ok is false for anything else,
-// the empty string included; "0x0" parses to 0 with ok true.
-func ParseLogonID(s string) (id LogonID, ok bool) {
-	s = strings.TrimSpace(s)
-	base := 10
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		s, base = s[2:], 16
+// the empty string included; "0x0" parses to 0 with ok true. It takes
+// bytes as well as strings, so readers parse JSON values in place.
+func ParseLogonID[T ~string | ~[]byte](s T) (id LogonID, ok bool) {
+	n, ok := parseUint(s, 64)
+	return LogonID(n), ok
+}
+
+// parseUint reads decimal or 0x-hexadecimal digits (blanks around them
+// ignored) into at most bits bits, without allocating.
+func parseUint[T ~string | ~[]byte](s T, bits uint) (uint64, bool) {
+	i, j := 0, len(s)
+	for i < j && (s[i] == ' ' || s[i] == '\t') {
+		i++
 	}
-	if s == "" || s[0] == '+' || s[0] == '-' {
+	for j > i && (s[j-1] == ' ' || s[j-1] == '\t' || s[j-1] == '\r' || s[j-1] == '\n') {
+		j--
+	}
+	base := uint64(10)
+	if j-i > 2 && s[i] == '0' && (s[i+1] == 'x' || s[i+1] == 'X') {
+		i, base = i+2, 16
+	}
+	if i == j {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(s, base, 64)
-	if err != nil {
-		return 0, false
+	var n uint64
+	max := uint64(1)<<bits - 1
+	if bits == 64 {
+		max = 1<<64 - 1
 	}
-	return LogonID(n), true
+	for ; i < j; i++ {
+		c := s[i]
+		var d uint64
+		switch {
+		case '0' <= c && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && 'a' <= c|0x20 && c|0x20 <= 'f':
+			d = uint64(c|0x20-'a') + 10
+		default:
+			return 0, false
+		}
+		if n > (max-d)/base {
+			return 0, false // overflow
+		}
+		n = n*base + d
+	}
+	return n, true
 }
 
 // String renders the canonical form: lower-case hexadecimal with 0x and no
@@ -62,17 +93,9 @@ func SessionOf(id uint32) SessionID { return SessionID{id: id, known: true} }
 // TerminalSessionId, LocalSessionManager SessionID) or 0x-hexadecimal.
 // ok is false, and the result unknown, for anything else or a value
 // beyond 32 bits (Windows session ids are DWORDs).
-func ParseSessionID(s string) (SessionID, bool) {
-	s = strings.TrimSpace(s)
-	base := 10
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		s, base = s[2:], 16
-	}
-	if s == "" || s[0] == '+' || s[0] == '-' {
-		return SessionID{}, false
-	}
-	n, err := strconv.ParseUint(s, base, 32)
-	if err != nil {
+func ParseSessionID[T ~string | ~[]byte](s T) (SessionID, bool) {
+	n, ok := parseUint(s, 32)
+	if !ok {
 		return SessionID{}, false
 	}
 	return SessionOf(uint32(n)), true

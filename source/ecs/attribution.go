@@ -88,6 +88,10 @@ func (m *Mapper) winlogAttribution(ev *detector.Event) {
 	default:
 		return
 	}
+	if id == 1 || id == 4688 {
+		m.processAttribution(ev, int(id))
+		return
+	}
 	r.Computer, _ = m.str(fWinlogComputer)
 	if r.Computer == "" {
 		r.Computer = ev.Host
@@ -153,6 +157,58 @@ func (m *Mapper) winlogAttribution(ev *detector.Event) {
 	if ev.SessionChange != detector.SessionNone {
 		ev.Attribution = w.Attribution
 		ev.User = w.User
+	}
+}
+
+// processAttribution reads a Sysmon 1's or a 4688's logon (and Sysmon's
+// terminal session and logon time) straight from winlog.event_data, by the
+// rules of winevent.Record.Attribute, without building a record: process
+// starts are most of a log, and this runs for every one.
+func (m *Mapper) processAttribution(ev *detector.Event, id int) {
+	ed := m.slots[fWinlogEventData]
+	if ed == nil || ed.Type() != fastjson.TypeObject {
+		return
+	}
+	get := func(k string) []byte {
+		v := ed.Get(k)
+		if v == nil {
+			return nil
+		}
+		switch v.Type() {
+		case fastjson.TypeString:
+			b, _ := v.StringBytes()
+			return b
+		case fastjson.TypeNumber:
+			m.num = v.MarshalTo(m.num[:0])
+			return m.num
+		}
+		return nil
+	}
+	if id == 4688 {
+		if ev.LogonID != 0 {
+			return
+		}
+		// TargetLogonId when set and not 0x0, else the creator's:
+		// SubjectLogonId, which the pipelines also copy to winlog.logon.id.
+		if t, _ := detector.ParseLogonID(get("TargetLogonId")); t != 0 {
+			ev.LogonID = t
+		} else if s, ok := detector.ParseLogonID(get("SubjectLogonId")); ok {
+			ev.LogonID = s
+		} else if b, _ := m.raw(fWinlogLogonID); len(b) > 0 {
+			ev.LogonID, _ = detector.ParseLogonID(b)
+		}
+		return
+	}
+	if ev.LogonID == 0 {
+		ev.LogonID, _ = detector.ParseLogonID(get("LogonId"))
+	}
+	if !ev.SessionID.Known() {
+		ev.SessionID, _ = detector.ParseSessionID(get("TerminalSessionId"))
+	}
+	if g := get("LogonGuid"); ev.LogonTime == 0 && len(g) > 0 {
+		if t, ok := winevent.LogonGUIDTime(string(g), ev.LogonID); ok && (ev.Time.IsZero() || t <= ev.Time.Unix()+1) {
+			ev.LogonTime = t
+		}
 	}
 }
 

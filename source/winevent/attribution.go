@@ -2,7 +2,6 @@ package winevent
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"strings"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
@@ -235,16 +234,36 @@ func guidBytes(s string) (b [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return b, false
 	}
+	// The text's byte order; Data1, Data2 and Data3 are integers stored
+	// little-endian, Data4 is bytes in order.
 	var raw [16]byte
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
-	if _, err := hex.Decode(raw[:], []byte(h)); err != nil {
-		return b, false
+	i := 0
+	for p := 0; p < len(s); p += 2 {
+		if s[p] == '-' {
+			p--
+			continue
+		}
+		hi, ok1 := unhex(s[p])
+		lo, ok2 := unhex(s[p+1])
+		if !ok1 || !ok2 {
+			return b, false
+		}
+		raw[i] = hi<<4 | lo
+		i++
 	}
-	// Data1, Data2 and Data3 are integers stored little-endian; Data4 is
-	// bytes in order.
 	b[0], b[1], b[2], b[3] = raw[3], raw[2], raw[1], raw[0]
 	b[4], b[5] = raw[5], raw[4]
 	b[6], b[7] = raw[7], raw[6]
 	copy(b[8:], raw[8:])
 	return b, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c|0x20 && c|0x20 <= 'f':
+		return c | 0x20 - 'a' + 10, true
+	}
+	return 0, false
 }
