@@ -82,8 +82,10 @@ type fileCursor struct {
 	// Records is the records before Offset (incremental) or delivered
 	// (whole-file, for records without an id).
 	Records int64 `json:"records,omitempty"`
-	// RecordID is the highest EventRecordID delivered (whole-file: EVTX
-	// and UTF-16 XML); records at or below it are not delivered again.
+	// RecordID is the highest record delivered (whole-file): for EVTX the
+	// record's number in the file (its header's, which always grows), for
+	// UTF-16 XML its EventRecordID; records at or below it are not
+	// delivered again.
 	RecordID uint64 `json:"record_id,omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/evtxwrite"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/state"
@@ -327,5 +329,65 @@ func TestLiveGapAcrossRestart(t *testing.T) {
 	waitFor(t, "the repeated events", func() bool { return r.st.Stats().Duplicates == 2 })
 	if r.st.Stats().Rows != 2 {
 		t.Errorf("stats %+v", r.st.Stats())
+	}
+}
+
+// TestFollowForwardedEVTX: a collected (forwarded) log holds each source
+// host's EventRecordIDs, which go down as often as up within the file. The
+// follower must go by the records' numbers in the file: before, a second
+// host's execution logged after a first host's higher id was never read,
+// in the running follower nor after a restart.
+func TestFollowForwardedEVTX(t *testing.T) {
+	all := evtxwrite.TSClientSamples()
+	// Records 1..5 of the collecting log; the kernel-form positive (the
+	// second) comes from a host whose counter is far below the first's.
+	ids := []uint64{90001, 12, 88000, 7, 5}
+	for i := range all {
+		all[i].Number = uint64(i + 1)
+		all[i].RecordID = ids[i]
+		all[i].Computer = fmt.Sprintf("host%d.corp.example", i)
+	}
+	write := func(path string, events []evtxwrite.Event) {
+		var b bytes.Buffer
+		if err := evtxwrite.Write(&b, events); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(b.Bytes(), 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ForwardedEvents.evtx")
+	write(p, all[:1])
+	opts := Options{Sources: []config.SourceConfig{fileSource(p, true)}}
+	r := startRun(t, filepath.Join(dir, "state"), opts)
+	r.waitRows(t, 1)
+	write(p, all[:2]) // the second host's execution arrives
+	r.waitRows(t, 2)
+	r.stop(t)
+
+	// Across a restart: what was read is not read again, what was added
+	// while the extension was down is.
+	all = append(all, all[1])
+	all[5].Number, all[5].RecordID, all[5].Computer = 6, 3, "host5.corp.example"
+	write(p, all)
+	r = startRun(t, filepath.Join(dir, "state"), opts)
+	defer r.stop(t)
+	r.waitRows(t, 3)
+	if d := r.st.Stats().Duplicates; d != 0 {
+		t.Errorf("%d duplicates after restart", d)
+	}
+	var hosts []string
+	r.st.Scan(context.Background(), store.Filter{}, func(row *store.Row) bool {
+		hosts = append(hosts, row.Host)
+		return true
+	})
+	if want := []string{"host0.corp.example", "host1.corp.example", "host5.corp.example"}; !slices.Equal(hosts, want) {
+		t.Errorf("hosts %v, want %v", hosts, want)
 	}
 }

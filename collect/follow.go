@@ -70,7 +70,8 @@ type follower struct {
 	modTime time.Time
 	lines   int64 // incremental: lines before offset, for error positions
 	records int64 // records before offset (incremental) or delivered (reread)
-	// recordID is the highest record id delivered (reread mode).
+	// recordID is the highest record delivered (reread mode): EVTX, the
+	// record's number in the file; XML, its EventRecordID.
 	recordID uint64
 	dev, ino uint64 // the file's identity
 	fp       []byte // SHA-256 of the first fpLen bytes (incremental)
@@ -510,10 +511,14 @@ func (f *follower) readChunk(ctx context.Context, chunk []byte) {
 
 // readWhole reads the file again when it changed and passes on only the
 // events after those already delivered, and bad records not reported
-// before. A record with an id is new when its id is above the highest
-// delivered: ids only grow, even when a full log overwrites its oldest
-// chunks (which a count of records would miss). Records without one are
-// counted (they are appended in order).
+// before. An EVTX record is new when its number in the file (the record
+// header's, not System/EventRecordID) is above the highest delivered:
+// numbers only grow, even when a full log overwrites its oldest chunks
+// (which a count of records would miss), while a forwarded log's
+// EventRecordIDs are each source host's and go up and down within the
+// file. An XML record with an EventRecordID is new when the id is above
+// the highest delivered; records without one are counted (they are
+// appended in order).
 func (f *follower) readWhole(ctx context.Context, fh *os.File, fi fs.FileInfo) {
 	size := fi.Size()
 	if size == f.offset && fi.ModTime().Equal(f.modTime) {
@@ -524,6 +529,12 @@ func (f *follower) readWhole(ctx context.Context, fh *os.File, fi fs.FileInfo) {
 	sink := source.Sink{
 		Event: func(ev *detector.Event) error {
 			n++
+			if f.format == file.EVTX {
+				// ReadWith left out what was delivered; Seen moved
+				// recordID to this record.
+				f.records++
+				return inner.Event(ev)
+			}
 			if ev.RecordID != 0 {
 				if ev.RecordID <= f.recordID {
 					return nil
@@ -554,7 +565,10 @@ func (f *follower) readWhole(ctx context.Context, fh *os.File, fi fs.FileInfo) {
 	}
 	var err error
 	if f.format == file.EVTX {
-		_, err = evtx.Read(ctx, io.NewSectionReader(fh, 0, size), size, f.name, sink)
+		_, err = evtx.ReadWith(ctx, io.NewSectionReader(fh, 0, size), size, f.name, sink, evtx.Options{
+			After: f.recordID,
+			Seen:  func(number uint64) { f.recordID = number },
+		})
 	} else {
 		_, err = eventxml.Options{MaxEventSize: f.s.c.opts.MaxRecordBytes}.Read(ctx, io.NewSectionReader(fh, 0, size), f.name, sink)
 	}

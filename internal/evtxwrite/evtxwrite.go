@@ -38,12 +38,24 @@ type Event struct {
 	EventID      int
 	Computer     string
 	TimeCreated  time.Time
-	RecordID     uint64
-	UserID       string // System/Security/@UserID, optional
-	Data         []Data // EventData, in order
+	RecordID     uint64 // System/EventRecordID
+	// Number is the record's number in the file (its record header), 0
+	// for RecordID. A forwarded log's records carry their source host's
+	// EventRecordID, unrelated to their number in the collecting log.
+	Number uint64
+	UserID string // System/Security/@UserID, optional
+	Data   []Data // EventData, in order
 	// UserData, when set, replaces EventData with the provider's own
 	// element, as LocalSessionManager writes its events.
 	UserData *UserData
+}
+
+// number is the record's number in the file.
+func (ev *Event) number() uint64 {
+	if ev.Number != 0 {
+		return ev.Number
+	}
+	return ev.RecordID
 }
 
 // UserData is a provider-defined <UserData> element:
@@ -110,7 +122,7 @@ func Write(w io.Writer, events []Event) error {
 	}
 	var next uint64 = 1
 	if n := len(events); n > 0 {
-		next = events[n-1].RecordID + 1
+		next = events[n-1].number() + 1
 	}
 	if _, err := w.Write(fileHeader(len(chunks), next)); err != nil {
 		return err
@@ -180,13 +192,13 @@ func (c *chunk) add(ev *Event) (err error) {
 	le := binary.LittleEndian
 	copy(c.b[start:], "**\x00\x00")
 	le.PutUint32(c.b[start+4:], uint32(size))
-	le.PutUint64(c.b[start+8:], ev.RecordID)
+	le.PutUint64(c.b[start+8:], ev.number())
 	le.PutUint64(c.b[start+16:], filetime(ev.TimeCreated))
 	le.PutUint32(c.b[c.off-4:], uint32(size))
 	if c.records == 0 {
-		c.first = ev.RecordID
+		c.first = ev.number()
 	}
-	c.last = ev.RecordID
+	c.last = ev.number()
 	c.lastRecOff = start
 	c.records++
 	return nil

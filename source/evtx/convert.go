@@ -55,6 +55,7 @@ func toRecord(tree any, s *recordSpan, rec *winevent.Record) error {
 	}
 	rec.EventID = id
 	rec.RecordID = s.id
+	rec.Number = s.id
 	if v, ok := uintOf(get(sys, "EventRecordID")); ok {
 		rec.RecordID = v
 	}

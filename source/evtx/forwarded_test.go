@@ -5,6 +5,7 @@ import (
 	"context"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,6 +135,53 @@ func TestPlainRecords(t *testing.T) {
 	for _, e := range bad {
 		if !strings.Contains(e.Error(), "binary XML") {
 			t.Errorf("report %q", e)
+		}
+	}
+}
+
+// TestAfterByFileNumber: a follower reads a log again after the records it
+// delivered. In the real forwarded log above, System/EventRecordID goes up
+// and down (each host's own counter), so "after the highest id" would drop
+// most records; After counts the records' numbers in the file, which Seen
+// reports in order.
+func TestAfterByFileNumber(t *testing.T) {
+	b, err := os.ReadFile(testdir.ThirdParty(t, "evtx-to-mitre-attack", "ID1149_RDP_success_logins_multiple_hosts.evtx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(after uint64) (ids, numbers []uint64) {
+		sink := source.Sink{
+			Event: func(ev *detector.Event) error { ids = append(ids, ev.RecordID); return nil },
+			Bad:   func(e *source.RecordError) { t.Errorf("after %d: bad record %v", after, e) },
+		}
+		for _, workers := range []int{1, 4} {
+			ids, numbers = nil, nil
+			_, err := ReadWith(context.Background(), bytes.NewReader(b), int64(len(b)), "rcm.evtx", sink,
+				Options{After: after, Workers: workers, Seen: func(n uint64) { numbers = append(numbers, n) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ids, numbers
+	}
+	allIDs, allNumbers := read(0)
+	if len(allIDs) != 11 || len(allNumbers) != 11 {
+		t.Fatalf("whole file: %d events, %d numbers; want 11", len(allIDs), len(allNumbers))
+	}
+	for i, n := range allNumbers {
+		if n != uint64(i+1) {
+			t.Fatalf("numbers %v, want 1..11", allNumbers)
+		}
+	}
+	// The log holds the trap: a later record with a lower EventRecordID.
+	if allIDs[2] >= allIDs[1] {
+		t.Fatalf("record ids %v: expected a forwarded log's ids to go down", allIDs)
+	}
+	for _, after := range []uint64{1, 2, 5, 10, 11, 100} {
+		ids, numbers := read(after)
+		k := min(int(after), 11)
+		if !slices.Equal(ids, allIDs[k:]) || !slices.Equal(numbers, allNumbers[k:]) {
+			t.Errorf("after %d: ids %v numbers %v; want %v %v", after, ids, numbers, allIDs[k:], allNumbers[k:])
 		}
 	}
 }

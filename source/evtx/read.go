@@ -32,6 +32,16 @@ type Options struct {
 	// decodes in the caller's goroutine. Events reach the sink in file
 	// order, from the caller's goroutine, whatever the value.
 	Workers int
+	// After, when not zero, leaves out every record numbered at or below
+	// it (the record header's number, winevent.Record.Number): neither its
+	// event nor its damage reaches the sink. A follower that read a file up
+	// to record N reads it again with After N. Chunk damage that belongs
+	// to no record is still reported.
+	After uint64
+	// Seen, when not nil, is called with each record's number just before
+	// its event reaches the sink, so a follower's position is exact when
+	// the sink stores what it has (and the cursor with it).
+	Seen func(number uint64)
 }
 
 // Stats counts what ReadWith got through. Stats.Records counts decoded
@@ -52,8 +62,9 @@ const batchChunks = 8
 
 // item is one thing a chunk produced, in order: an event or a bad record.
 type item struct {
-	ev  detector.Event
-	bad *source.RecordError
+	ev     detector.Event
+	bad    *source.RecordError
+	number uint64 // the record's number in the file (0: chunk damage)
 }
 
 // chunkOut is what one chunk of a batch produced.
@@ -111,7 +122,7 @@ func ReadWith(ctx context.Context, r io.ReaderAt, size int64, name string, sink 
 	// Spread a small file over the workers too: most real logs are a few
 	// chunks long.
 	per := min(batchChunks, max(1, (chunks+workers-1)/workers))
-	rd := &reader{r: r, size: size, name: name, ns: ns, per: per, next: start,
+	rd := &reader{r: r, size: size, name: name, ns: ns, per: per, next: start, opt: &opt,
 		unallocated: unallocatedFrom(r, start, size, h)}
 	if workers == 1 || chunks <= per {
 		return rd.sequential(ctx, sink, st)
@@ -121,6 +132,7 @@ func ReadWith(ctx context.Context, r io.ReaderAt, size int64, name string, sink 
 
 // reader holds what the batches of one file share.
 type reader struct {
+	opt   *Options
 	r     io.ReaderAt
 	size  int64
 	name  string
@@ -177,7 +189,9 @@ func (rd *reader) decode(b *batch) {
 		if !out.data {
 			continue
 		}
-		report := func(e *source.RecordError) { out.items = append(out.items, item{bad: e}) }
+		report := func(e *source.RecordError) {
+			out.items = append(out.items, item{bad: e, number: uint64(max(e.Record, 0))})
+		}
 		f := frameChunk(buf, n, index, off, rd.name, report)
 		if rd.ns != nil && len(f.spans) > 0 && !rd.ns.contains(buf[chunkHeaderSize:f.limit]) {
 			// Every byte of every framed record lies in
@@ -194,7 +208,7 @@ func (rd *reader) decode(b *batch) {
 		var ev detector.Event
 		decodeFramed(buf, f, index, off, rd.name, func(rec *winevent.Record) bool {
 			rec.Event(&ev)
-			out.items = append(out.items, item{ev: ev})
+			out.items = append(out.items, item{ev: ev, number: rec.Number})
 			return true
 		}, report)
 	}
@@ -202,7 +216,7 @@ func (rd *reader) decode(b *batch) {
 
 // emit hands b's results to sink in order. ctx is checked before each
 // chunk, as a sequential read checks it before reading the chunk.
-func emit(ctx context.Context, b *batch, name string, sink source.Sink, st *Stats) error {
+func emit(ctx context.Context, b *batch, name string, sink source.Sink, st *Stats, opt *Options) error {
 	for c := range b.chunks {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("read %s: %w", name, err)
@@ -219,6 +233,9 @@ func emit(ctx context.Context, b *batch, name string, sink source.Sink, st *Stat
 		}
 		for i := range out.items {
 			it := &out.items[i]
+			if opt.After != 0 && it.number != 0 && it.number <= opt.After {
+				continue
+			}
 			if it.bad != nil {
 				st.Bad++
 				if it.bad.Record > 0 {
@@ -228,6 +245,9 @@ func emit(ctx context.Context, b *batch, name string, sink source.Sink, st *Stat
 				continue
 			}
 			st.Records++
+			if opt.Seen != nil {
+				opt.Seen(it.number)
+			}
 			if err := sink.Emit(&it.ev); err != nil {
 				return err
 			}
@@ -245,7 +265,7 @@ func (rd *reader) sequential(ctx context.Context, sink source.Sink, st Stats) (S
 		}
 		rd.read(b)
 		rd.decode(b)
-		if err := emit(ctx, b, rd.name, sink, &st); err != nil {
+		if err := emit(ctx, b, rd.name, sink, &st, rd.opt); err != nil {
 			return st, err
 		}
 	}
@@ -299,7 +319,7 @@ func (rd *reader) parallel(ctx context.Context, sink source.Sink, st Stats, work
 	for b := range order {
 		<-b.done
 		if err == nil {
-			if err = emit(ctx, b, rd.name, sink, &st); err != nil {
+			if err = emit(ctx, b, rd.name, sink, &st, rd.opt); err != nil {
 				cancel() // stop reading; batches in flight are drained unseen
 			}
 		}

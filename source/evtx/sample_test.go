@@ -160,7 +160,7 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 	for i, ev := range events {
 		want := winevent.Record{Provider: ev.Provider, Channel: ev.Channel, EventID: ev.EventID, Computer: ev.Computer,
-			Time: ev.TimeCreated, RecordID: ev.RecordID, UserSID: ev.UserID, Data: map[string]string{}}
+			Time: ev.TimeCreated, RecordID: ev.RecordID, Number: ev.RecordID, UserSID: ev.UserID, Data: map[string]string{}}
 		for _, d := range ev.Data {
 			want.Data[d.Name] = d.Value
 		}

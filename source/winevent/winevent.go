@@ -29,6 +29,12 @@ type Record struct {
 	Computer string
 	Time     time.Time // System/TimeCreated/@SystemTime
 	RecordID uint64
+	// Number is the record's number in its EVTX file (the record header's
+	// id), 0 when the record did not come from an EVTX file. It equals
+	// RecordID in a log written on its own host, but in a forwarded or
+	// collected log RecordID is each source host's and neither unique nor
+	// increasing within the file, while Number always increases.
+	Number uint64
 	// UserSID is System/Security/@UserID, used only when EventData names no user.
 	UserSID string
 	Data    map[string]string
