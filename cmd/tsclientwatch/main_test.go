@@ -17,6 +17,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
+	"github.com/tsclientwatch/tsclientwatch/internal/version"
 	"github.com/tsclientwatch/tsclientwatch/source/file"
 )
 
@@ -542,5 +543,20 @@ func TestScanRecordCap(t *testing.T) {
 	// Without the cap (default 16 MiB) the long line is an ordinary detection.
 	if r := runCLI(t, nil, "scan", "--format", "ndjson", logPath); r.code != exitOK || len(ndjsonLines(t, r.stdout)) != 3 {
 		t.Errorf("default cap: code %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestVersion: "tsclientwatch version" and --version print the build's
+// version line (the stamp of a release build, "dev" under go test).
+func TestVersion(t *testing.T) {
+	want := version.Get().String() + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runCLI(t, nil, args...)
+		if r.code != 0 || r.stdout != want || r.stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and %q", args, r.code, r.stdout, r.stderr, want)
+		}
+	}
+	if r := runCLI(t, nil, "version", "extra"); r.code != exitError {
+		t.Errorf("version with an argument: exit %d, want %d", r.code, exitError)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
+	"github.com/tsclientwatch/tsclientwatch/internal/version"
 )
 
 // Exit codes.
@@ -110,7 +111,10 @@ the file and flags override both. "tsclientwatch config" shows the result.`,
 		// command (cobra checks Args only for a runnable command).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// --version prints the same line as the version subcommand.
+		Version: version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.String("config", "", "configuration file (YAML, TOML or JSON)")
 	pf.String("log-level", "info", "log level: debug, info, warn or error")
