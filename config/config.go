@@ -66,10 +66,16 @@ type Config struct {
 	Detector detector.Config
 	Log      Log
 	Sources  []SourceConfig
-	Store    Store
-	Plugin   Plugin
-	Input    Input
-	State    State
+	// SourcesGiven reports whether the configuration file has a sources
+	// key. A key with an empty list ("sources: []") runs no source on
+	// purpose; an absent key leaves the choice to the program: the osquery
+	// extension then runs the live watcher (DefaultExtensionSources), the
+	// CLI runs only what its flags ask for.
+	SourcesGiven bool
+	Store        Store
+	Plugin       Plugin
+	Input        Input
+	State        State
 	// Attribution configures how detections are tied to their RDP client.
 	Attribution Attribution
 	// File is the configuration file that was read, "" when none was.
@@ -148,6 +154,13 @@ type Plugin struct {
 	Path            string // plugin binary; empty runs the rule in process
 	SHA256          string // lower-case hex checksum the binary must have
 	AllowUnverified bool   // run Path without a checksum
+}
+
+// DefaultExtensionSources returns the sources the osquery extension runs
+// when the configuration has no sources key (no file at all, or a file that
+// only tunes other settings): the platform's live watcher.
+func DefaultExtensionSources() []SourceConfig {
+	return []SourceConfig{{Type: SourceLive}}
 }
 
 // Default returns the configuration used when nothing overrides it.
@@ -312,6 +325,7 @@ func Load(opts Options) (Config, error) {
 		return Config{}, err
 	}
 	cfg.File = used
+	cfg.SourcesGiven = v.IsSet("sources")
 	return cfg, nil
 }
 

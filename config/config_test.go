@@ -178,10 +178,11 @@ var full = Config{
 		{Type: "ebpf"},
 		{Type: "osquery", Interval: 30 * time.Second, Table: "bpf_process_events", Socket: "/var/osquery/osquery.em"},
 	},
-	Store:  Store{MaxEvents: 1000, MaxBytes: 8 << 20, Expiry: 90 * time.Minute},
-	State:  State{Dir: "/srv/tsclientwatch"},
-	Plugin: Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
-	Input:  Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
+	SourcesGiven: true,
+	Store:        Store{MaxEvents: 1000, MaxBytes: 8 << 20, Expiry: 90 * time.Minute},
+	State:        State{Dir: "/srv/tsclientwatch"},
+	Plugin:       Plugin{Path: "/usr/libexec/tsclientwatch-plugin", SHA256: strings.Repeat("ab", 32)},
+	Input:        Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
 	// Where Debian's xrdp writes when sesman.ini logs to syslog's dir.
 	Attribution: Attribution{XrdpSesmanLog: "/var/log/xrdp/sesman.log"},
 }
@@ -284,9 +285,60 @@ xrdp_sesman_log = "/var/log/xrdp/sesman.log"
 	}
 }
 
+// TestSourcesKey: an absent sources key, an empty list and a list are
+// three different things, in every format; the extension runs its default
+// only for the first.
+func TestSourcesKey(t *testing.T) {
+	t.Parallel()
+	live := []SourceConfig{{Type: SourceLive}}
+	tests := []struct {
+		name, file, text string // file "" means no configuration file
+		given            bool
+		sources          []SourceConfig
+	}{
+		{"no file", "", "", false, nil},
+		{"file without sources key", "c.yaml", "store:\n  expiry: 2h\n", false, nil},
+		{"empty file", "c.yaml", "# only comments\n", false, nil},
+		{"sources: [] (yaml)", "c.yaml", "sources: []\n", true, nil},
+		{"sources = [] (toml)", "c.toml", "sources = []\n", true, nil},
+		{`"sources": [] (json)`, "c.json", `{"sources": []}`, true, nil},
+		{"sources listed", "c.yaml", "sources: [{type: live}]\n", true, live},
+		{"sources listed (toml)", "c.toml", "[[sources]]\ntype = \"live\"\n", true, live},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := Options{DefaultFile: filepath.Join(t.TempDir(), "absent.yaml")}
+			if tt.file != "" {
+				opts.File = writeFile(t, tt.file, tt.text)
+			}
+			cfg, err := load(t, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.SourcesGiven != tt.given || !reflect.DeepEqual(cfg.Sources, tt.sources) {
+				t.Errorf("SourcesGiven %v, Sources %+v; want %v, %+v", cfg.SourcesGiven, cfg.Sources, tt.given, tt.sources)
+			}
+			// The rendered configuration keeps the distinction.
+			out, err := cfg.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has := strings.Contains(string(out), "sources:"); has != tt.given {
+				t.Errorf("YAML has a sources key: %v, want %v:\n%s", has, tt.given, out)
+			}
+		})
+	}
+	if got := DefaultExtensionSources(); !reflect.DeepEqual(got, live) {
+		t.Errorf("DefaultExtensionSources() = %+v, want %+v", got, live)
+	}
+}
+
 func TestYAMLRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, c := range []Config{Default(), full} {
+	none := Default()
+	none.SourcesGiven = true // "sources: []" on purpose
+	for _, c := range []Config{Default(), none, full} {
 		out, err := c.YAML()
 		if err != nil {
 			t.Fatal(err)
@@ -653,6 +705,7 @@ func TestExamples(t *testing.T) {
 	t.Parallel()
 	want := Default()
 	want.Sources = []SourceConfig{{Type: "file", Path: "/var/log/winlogbeat/winlogbeat.ndjson", Follow: true}, {Type: "live"}}
+	want.SourcesGiven = true
 	for _, name := range []string{"example.yaml", "example.toml", "example.json"} {
 		path := filepath.Join("testdata", name)
 		cfg, err := load(t, Options{File: path})

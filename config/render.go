@@ -11,7 +11,7 @@ import (
 type yamlConfig struct {
 	Detector    yamlDetector    `yaml:"detector"`
 	Log         yamlLog         `yaml:"log"`
-	Sources     []yamlSource    `yaml:"sources"`
+	Sources     *[]yamlSource   `yaml:"sources,omitempty"` // nil: no sources key (the program's default)
 	Store       yamlStore       `yaml:"store"`
 	Plugin      yamlPlugin      `yaml:"plugin"`
 	Input       yamlInput       `yaml:"input"`
@@ -73,19 +73,22 @@ func (c Config) YAML() ([]byte, error) {
 			XrdpMountNames: nonNil(c.Detector.XrdpMountNames),
 		},
 		Log:         yamlLog{Level: c.Log.Level},
-		Sources:     []yamlSource{},
 		Store:       yamlStore{MaxEvents: c.Store.MaxEvents, MaxBytes: c.Store.MaxBytes, Expiry: c.Store.Expiry.String()},
 		Plugin:      yamlPlugin{Path: c.Plugin.Path, SHA256: c.Plugin.SHA256, AllowUnverified: c.Plugin.AllowUnverified},
 		Input:       yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
 		State:       yamlState{Dir: c.State.Dir},
 		Attribution: yamlAttribution{XrdpSesmanLog: c.Attribution.XrdpSesmanLog},
 	}
-	for _, s := range c.Sources {
-		ys := yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow, Table: s.Table, Socket: s.Socket}
-		if s.Interval > 0 {
-			ys.Interval = s.Interval.String()
+	if c.SourcesGiven || len(c.Sources) > 0 {
+		list := []yamlSource{}
+		for _, s := range c.Sources {
+			ys := yamlSource{Type: s.Type, Path: s.Path, Follow: s.Follow, Table: s.Table, Socket: s.Socket}
+			if s.Interval > 0 {
+				ys.Interval = s.Interval.String()
+			}
+			list = append(list, ys)
 		}
-		y.Sources = append(y.Sources, ys)
+		y.Sources = &list
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

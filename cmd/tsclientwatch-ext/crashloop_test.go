@@ -47,18 +47,6 @@ func crashKills() int {
 	return 30
 }
 
-// buildDir holds the extension binary the crash loops build; TestMain
-// removes it.
-var buildDir string
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
 // buildExtension builds the extension binary once per test binary.
 var buildExtension = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "tswcrash")

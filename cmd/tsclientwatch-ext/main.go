@@ -7,10 +7,14 @@
 //
 // osqueryd starts it as "tsclientwatch.ext [--verbose] --socket PATH
 // --timeout S --interval S"; --config selects the configuration file.
-// Logs go to standard error, which osqueryd records.
+// Without a configuration file, or with one that has no sources key, it runs
+// the platform's live process watcher. Logs go to standard error, which
+// osqueryd records. --version prints the build's version; --help exits 0,
+// which fleetd checks after each download.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,16 +38,18 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/internal/launch"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/state"
+	"github.com/tsclientwatch/tsclientwatch/internal/version"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// defaultConfigFile replaces config.DefaultPath() when set; tests point it
+// at a file that does not exist so the host's configuration cannot leak in.
+var defaultConfigFile string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -51,7 +57,8 @@ func main() {
 // run is main without the process: it returns the exit code. 0: stopped by
 // a signal; 1: osquery went away, dropped the registration, or could not be
 // reached (osqueryd's watcher starts a new copy); 2: bad command line.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// --version writes to stdout; everything else, usage included, to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("tsclientwatch.ext", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", defaultSocket(), "osquery extension manager socket")
@@ -60,6 +67,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Var(&timeout, "timeout", "seconds to wait for osquery at start and for each call")
 	fs.Var(&interval, "interval", "seconds between checks that osquery is alive and lists this extension")
 	verbose := fs.Bool("verbose", false, "log at debug level")
+	showVersion := fs.Bool("version", false, "print the version, commit and build date, and exit")
 	cfgFile := fs.String("config", "", "configuration file (default "+config.DefaultPath()+" if it exists)")
 	fs.String("plugin", "", "run the rule in this go-plugin binary (plugin.path)")
 	fs.String("plugin-sha256", "", "SHA-256 checksum the plugin binary must have (plugin.sha256)")
@@ -78,6 +86,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		escape.Fprintf(stderr, "tsclientwatch.ext: unexpected arguments: %q\n", fs.Args())
 		return 2
 	}
+	build := version.Get()
+	if *showVersion {
+		fmt.Fprintln(stdout, build)
+		return 0
+	}
 
 	restrictUmask()
 	level := new(slog.LevelVar)
@@ -87,22 +100,29 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	// A broken configuration does not stop the extension: it serves empty
 	// tables and tsclientwatch_status says what is wrong, which a fleet
 	// operator can query remotely; exiting would only make osqueryd
-	// restart it in a loop.
+	// restart it in a loop. Nothing of a broken file is trusted, its
+	// sources included: the default live watcher is for a configuration
+	// without a sources key, and a broken file may have meant "sources: []".
 	var problems []tables.SourceStatus
-	cfg, err := config.Load(config.Options{File: *cfgFile, Flags: fs})
+	cfg, err := config.Load(config.Options{File: *cfgFile, DefaultFile: defaultConfigFile, Flags: fs})
 	if err != nil {
 		log.Error("configuration", "err", err)
 		cfg = config.Default()
 		if fs.Changed("state-dir") {
 			cfg.State.Dir = *stateDir
 		}
+		cfg.SourcesGiven = true // none
 		problems = append(problems, tables.SourceStatus{Type: "config", Target: *cfgFile, State: "failed", Errors: 1, LastError: err.Error()})
+	}
+	if !cfg.SourcesGiven {
+		cfg.Sources = config.DefaultExtensionSources()
 	}
 	level.Set(parseLevel(cfg.Log.Level))
 	if *verbose {
 		level.Set(slog.LevelDebug)
 	}
 
+	log.Info("starting", "version", build.Version, "commit", build.Commit, "config", cmp.Or(cfg.File, "none"), "sources", len(cfg.Sources))
 	// The store first: what earlier runs detected is served even when the
 	// sources cannot start. It is closed last, after the collector has
 	// handed it everything.
@@ -111,27 +131,32 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if stateProblem != nil {
 		problems = append(problems, *stateProblem)
 	}
-	status := func() []tables.SourceStatus { return problems }
-	if len(problems) == 0 {
-		status = nil // the extension reports "no source configured"
-	}
-	if coll, release, err := newCollector(ctx, cfg, st, *socket, log); err != nil {
+	var coll *collect.Collector
+	if c, release, err := newCollector(ctx, cfg, st, *socket, log); err != nil {
 		log.Error("sources", "err", err)
 		problems = append(problems, tables.SourceStatus{Type: "sources", Target: cfg.File, State: "failed", Errors: 1, LastError: err.Error()})
-		status = func() []tables.SourceStatus { return problems }
 	} else {
+		coll = c
 		runCtx, cancel := context.WithCancel(ctx)
 		go coll.Run(runCtx)
 		defer func() { cancel(); release() }()
-		fixed := slices.Clone(problems)
-		status = func() []tables.SourceStatus { return append(slices.Clone(fixed), coll.Status()...) }
+	}
+	status := func() []tables.SourceStatus {
+		rows := slices.Clone(problems)
+		if coll != nil && len(cfg.Sources) > 0 { // without sources its row speaks of CLI flags
+			rows = append(rows, coll.Status()...)
+		}
+		if len(rows) == 0 {
+			rows = append(rows, tables.NoSource(fmt.Sprintf("sources: [] in %s: no event source configured, tsclient_executions stays empty", cfg.File)))
+		}
+		return rows
 	}
 
 	err = extension.Run(ctx, extension.Options{
 		Socket:   *socket,
 		Timeout:  time.Duration(timeout),
 		Interval: time.Duration(interval),
-		Version:  version,
+		Version:  build.Version,
 		Store:    st,
 		Status:   status,
 		Log:      log,

@@ -3,12 +3,40 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/version"
 )
+
+// buildDir holds the extension binary the crash loops build (Linux);
+// TestMain removes it.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	// Keep the host's configuration out of the tests: no default file, no
+	// TSCLIENTWATCH_* variables.
+	dir, err := os.MkdirTemp("", "tsclientwatch-ext-test")
+	if err != nil {
+		panic(err)
+	}
+	defaultConfigFile = filepath.Join(dir, "absent.yaml")
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TSCLIENTWATCH_") {
+			os.Unsetenv(k)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
@@ -18,6 +46,7 @@ func TestRun(t *testing.T) {
 		args     []string
 		code     int
 		contains []string
+		stdout   string
 	}{
 		{
 			// Exactly how osqueryd launches an extension; nobody answers.
@@ -29,23 +58,28 @@ func TestRun(t *testing.T) {
 				"level=DEBUG msg=\"osquery not ready\"", "connect to osquery at " + missing,
 			},
 		},
-		{"fractional timeout", []string{"--socket", missing, "--timeout", "0.2", "--config", filepath.Join(dir, "none.yaml"), "--state-dir", filepath.Join(dir, "state")}, 1, []string{"osquery is not answering"}},
-		{"help", []string{"--help"}, 0, []string{"Usage of tsclientwatch.ext", "--socket"}},
-		{"unknown flag", []string{"--bogus"}, 2, []string{"unknown flag: --bogus"}},
-		{"bad timeout", []string{"--timeout", "soon"}, 2, []string{"soon: want seconds"}},
-		{"negative interval", []string{"--interval", "-1"}, 2, []string{"want a number of seconds"}},
-		{"stray argument", []string{"--socket", missing, "extra"}, 2, []string{"unexpected arguments"}},
+		{"fractional timeout", []string{"--socket", missing, "--timeout", "0.2", "--config", filepath.Join(dir, "none.yaml"), "--state-dir", filepath.Join(dir, "state")}, 1, []string{"osquery is not answering"}, ""},
+		// fleetd runs "--help" after each download and needs exit 0.
+		{"help", []string{"--help"}, 0, []string{"Usage of tsclientwatch.ext", "--socket", "--version"}, ""},
+		{"version", []string{"--version"}, 0, nil, version.Get().String() + "\n"},
+		{"unknown flag", []string{"--bogus"}, 2, []string{"unknown flag: --bogus"}, ""},
+		{"bad timeout", []string{"--timeout", "soon"}, 2, []string{"soon: want seconds"}, ""},
+		{"negative interval", []string{"--interval", "-1"}, 2, []string{"want a number of seconds"}, ""},
+		{"stray argument", []string{"--socket", missing, "extra"}, 2, []string{"unexpected arguments"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if code := run(context.Background(), tt.args, &out); code != tt.code {
+			var out, stdout bytes.Buffer
+			if code := run(context.Background(), tt.args, &stdout, &out); code != tt.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tt.code, out.String())
 			}
 			for _, s := range tt.contains {
 				if !strings.Contains(out.String(), s) {
 					t.Errorf("output lacks %q:\n%s", s, out.String())
 				}
+			}
+			if stdout.String() != tt.stdout {
+				t.Errorf("stdout %q, want %q", stdout.String(), tt.stdout)
 			}
 		})
 	}
@@ -60,7 +94,7 @@ func TestSignalBeforeOsquery(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--socket", filepath.Join(dir, "osquery.em"), "--timeout", "3600", "--config", filepath.Join(dir, "c.yaml"), "--state-dir", filepath.Join(dir, "state")}, &out)
+		done <- run(ctx, []string{"--socket", filepath.Join(dir, "osquery.em"), "--timeout", "3600", "--config", filepath.Join(dir, "c.yaml"), "--state-dir", filepath.Join(dir, "state")}, io.Discard, &out)
 	}()
 	select {
 	case code := <-done:
