@@ -168,7 +168,7 @@ func Default() Config {
 	return Config{
 		Detector:    detector.DefaultConfig(),
 		Log:         Log{Level: "info"},
-		Store:       Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: time.Hour},
+		Store:       Store{MaxEvents: 50000, MaxBytes: DefaultStoreBytes, Expiry: DefaultExpiry},
 		Input:       Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
 		State:       State{Dir: DefaultStateDir()},
 		Attribution: Attribution{XrdpSesmanLog: DefaultXrdpSesmanLog},

@@ -99,7 +99,7 @@ func TestPrecedence(t *testing.T) {
 		strict    bool
 		exts      []string
 	}{
-		{"defaults", "", nil, nil, 50000, time.Hour, false, []string{".exe"}},
+		{"defaults", "", nil, nil, 50000, 24 * time.Hour, false, []string{".exe"}},
 		{"file over defaults", file, nil, nil, 100, 2 * time.Hour, true, []string{".exe", ".scr"}},
 		{"env over file", file, map[string]string{
 			"TSCLIENTWATCH_STORE_MAX_EVENTS": "200", "TSCLIENTWATCH_DETECTOR_STRICT": "false",
@@ -369,7 +369,7 @@ const (
 	allowType     = "want file, live, ebpf, fanotify, etw, eventlog or osquery"
 	allowPath     = "want the path of a log file or directory"
 	allowMax      = "want a whole number from 1 to 10000000"
-	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 1h"
+	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 24h"
 	allowPlugin   = "want the path of the plugin binary, or empty to run the rule in process"
 	allowSesman   = "want the absolute path of xrdp-sesman's log file, or empty to read only utmp"
 	allowSum      = "want the plugin's SHA-256 checksum as 64 hexadecimal digits"

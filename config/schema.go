@@ -68,6 +68,14 @@ const (
 	DefaultSpoolBytes = 512 << 20
 )
 
+// DefaultExpiry is the default store.expiry: as long as the longest time
+// window of the shipped pack, Fleet query and policy ("no execution in the
+// last 24 hours"), so none of them can miss a row that has already expired.
+// Detections are rare and store.max_events bounds the store, so a day costs
+// little. A test in cmd/tsclientwatch-ext reads deploy/ and holds every
+// shipped window to this value.
+const DefaultExpiry = 24 * time.Hour
+
 // Allowed values of the keys inside one sources entry.
 var (
 	wantBool       = "true or false"
@@ -98,7 +106,7 @@ var schema = map[string]keyInfo{
 		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinRecordBytes, MaxRecordBytes)},
 	"input.max_spool": {kind: kindInt, def: DefaultSpoolBytes, env: true,
 		want: fmt.Sprintf("a whole number of bytes from %d to %d", MinSpoolBytes, int64(MaxSpoolBytes))},
-	"store.expiry":            {kind: kindDuration, def: "1h", env: true, want: "a positive duration with a unit, e.g. 90s, 30m or 1h"},
+	"store.expiry":            {kind: kindDuration, def: DefaultExpiry.String(), env: true, want: "a positive duration with a unit, e.g. 90s, 30m or 24h"},
 	"plugin.path":             {kind: kindString, def: "", env: true, want: "the path of the plugin binary, or empty to run the rule in process"},
 	"plugin.sha256":           {kind: kindString, def: "", env: true, want: "the plugin's SHA-256 checksum as 64 hexadecimal digits"},
 	"plugin.allow_unverified": {kind: kindBool, def: false, env: true, want: wantBool},

@@ -53,11 +53,13 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/detector"
 )
 
-// Defaults match osquery's events_max and events_expiry flags; the byte
-// budget is twice the reply budget of tables.MaxReplyBytes.
+// Defaults: DefaultMaxEvents is osquery's events_max; DefaultExpiry is a day
+// (osquery's events_expiry is an hour), as long as the longest window the
+// shipped pack, Fleet query and policy look back over (config.DefaultExpiry);
+// the byte budget is twice the reply budget of tables.MaxReplyBytes.
 const (
 	DefaultMaxEvents = 50000
-	DefaultExpiry    = time.Hour
+	DefaultExpiry    = 24 * time.Hour
 	DefaultMaxBytes  = 64 << 20
 )
 

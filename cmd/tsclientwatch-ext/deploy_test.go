@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,7 +133,118 @@ func TestDeployConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	if len(cfg.Sources) != 2 || cfg.Store.MaxEvents != 50000 || cfg.Store.Expiry != time.Hour {
+	if len(cfg.Sources) != 2 || cfg.Store.MaxEvents != 50000 || cfg.Store.Expiry != config.DefaultExpiry {
 		t.Errorf("%s loaded as %+v", path, cfg)
+	}
+}
+
+// Time windows as the shipped SQL and texts write them.
+var (
+	// strftime('%s','now') - 86400
+	sqlWindow = regexp.MustCompile(`strftime\(\s*'%s'\s*,\s*'now'\s*\)\s*-\s*(\d+)`)
+	// a comparison on the time column, whatever its right-hand side
+	timeCompare = regexp.MustCompile(`(?i)\btime\s*(>=|>)\s*([^;\n"]*)`)
+	// "(24 h)", "last 24 hours", "last hour"
+	textWindow = regexp.MustCompile(`(?i)(?:\blast\s+(\d+)\s*hours?\b|\((\d+)\s*h\)|\blast\s+(hour|day)\b)`)
+	// "interval": 300 (JSON) or interval: 300 (YAML)
+	intervalField = regexp.MustCompile(`"?interval"?\s*:\s*(\d+)`)
+)
+
+// TestDeployWindowsWithinExpiry reads every file in deploy/ and fails if any
+// time window there (a SQL look-back, a scheduled interval, or a window its
+// names and descriptions promise) is longer than the default store.expiry:
+// the store would have dropped rows the query or policy counts on (the
+// policy would pass again while an execution is still inside its window).
+func TestDeployWindowsWithinExpiry(t *testing.T) {
+	if config.DefaultExpiry != store.DefaultExpiry {
+		t.Fatalf("config.DefaultExpiry %v and store.DefaultExpiry %v differ", config.DefaultExpiry, store.DefaultExpiry)
+	}
+	root := filepath.Join(testdir.Root(t), "deploy")
+	files, windows := 0, 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		text := string(b)
+		rel, _ := filepath.Rel(root, path)
+		check := func(what string, d time.Duration) {
+			windows++
+			if d > config.DefaultExpiry {
+				t.Errorf("deploy/%s: %s is %v, longer than the default store.expiry %v: rows expire before it ends", rel, what, d, config.DefaultExpiry)
+			}
+		}
+		for _, m := range sqlWindow.FindAllStringSubmatch(text, -1) {
+			n, _ := strconv.Atoi(m[1])
+			check("the SQL window "+strings.TrimSpace(m[0]), time.Duration(n)*time.Second)
+		}
+		// Every time comparison must be one this test can read, so a
+		// window written another way cannot slip past it.
+		for _, m := range timeCompare.FindAllStringSubmatch(text, -1) {
+			if !sqlWindow.MatchString(m[2]) {
+				t.Errorf("deploy/%s: cannot read the time window in %q; write it as time > (strftime('%%s','now') - SECONDS)", rel, m[0])
+			}
+		}
+		for _, m := range textWindow.FindAllStringSubmatch(text, -1) {
+			d := time.Hour
+			switch {
+			case m[1] != "":
+				n, _ := strconv.Atoi(m[1])
+				d = time.Duration(n) * time.Hour
+			case m[2] != "":
+				n, _ := strconv.Atoi(m[2])
+				d = time.Duration(n) * time.Hour
+			case strings.EqualFold(m[3], "day"):
+				d = 24 * time.Hour
+			}
+			check("the window "+strconv.Quote(m[0]), d)
+		}
+		if strings.Contains(text, "tsclient_executions") {
+			// A scheduled query that runs less often than rows live
+			// misses those that expired in between.
+			for _, m := range intervalField.FindAllStringSubmatch(text, -1) {
+				n, _ := strconv.Atoi(m[1])
+				check("the schedule "+m[0], time.Duration(n)*time.Second)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pack's and the Fleet query's windows, the policy's 24 hours and
+	// the words that promise them must all have been seen.
+	if files < 6 || windows < 6 {
+		t.Fatalf("read %d files and %d windows in deploy/; expected the pack, the Fleet query and policy", files, windows)
+	}
+	t.Logf("%d files, %d windows, all within %v", files, windows, config.DefaultExpiry)
+}
+
+// TestWindowPatterns: the patterns read the spellings deploy/ uses, and a
+// window longer than the expiry would be caught.
+func TestWindowPatterns(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		re   *regexp.Regexp
+		want string
+	}{
+		{"WHERE time > (strftime('%s','now') - 86400)", sqlWindow, "86400"},
+		{"time > (strftime( '%s', 'now' ) - 172800);", sqlWindow, "172800"},
+		{"in the last 48 hours", textWindow, "48"},
+		{"No execution (24 h)", textWindow, "24"},
+		{`"interval": 300,`, intervalField, "300"},
+		{"interval: 90000", intervalField, "90000"},
+	} {
+		m := tt.re.FindStringSubmatch(tt.text)
+		if m == nil || !slices.Contains(m[1:], tt.want) {
+			t.Errorf("%q: %q, want a match with %q", tt.text, m, tt.want)
+		}
+	}
+	if m := timeCompare.FindStringSubmatch("WHERE time > 1700000000"); m == nil || sqlWindow.MatchString(m[2]) {
+		t.Errorf("a fixed time bound should be reported as unreadable: %q", m)
 	}
 }

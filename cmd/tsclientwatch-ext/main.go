@@ -36,9 +36,9 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/extension"
 	"github.com/tsclientwatch/tsclientwatch/internal/escape"
 	"github.com/tsclientwatch/tsclientwatch/internal/launch"
+	"github.com/tsclientwatch/tsclientwatch/internal/version"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
 	"github.com/tsclientwatch/tsclientwatch/state"
-	"github.com/tsclientwatch/tsclientwatch/internal/version"
 	"github.com/tsclientwatch/tsclientwatch/store"
 	"github.com/tsclientwatch/tsclientwatch/tables"
 )
