@@ -275,3 +275,22 @@ func TestSplitStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryNoDefaultLive: only the extension runs the live watcher by
+// default. With no configuration file, query --replay reads the files and
+// starts nothing else; without --replay or sources it runs nothing.
+func TestQueryNoDefaultLive(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"query", "--replay", testdir.Testdata(t), "--format", "csv", "SELECT type FROM tsclientwatch_status"}, "type\nfile\nstore\n"},
+		{[]string{"query", "--format", "csv", "SELECT type FROM tsclientwatch_status"}, "type\nnone\nstore\n"},
+	} {
+		r := runCLI(t, nil, tt.args...)
+		if r.code != exitOK || r.stdout != tt.want {
+			t.Errorf("%q: exit %d stdout %q, want %q\n%s", tt.args, r.code, r.stdout, tt.want, r.stderr)
+		}
+	}
+}
