@@ -248,3 +248,63 @@ func TestWindowPatterns(t *testing.T) {
 		t.Errorf("a fixed time bound should be reported as unreadable: %q", m)
 	}
 }
+
+// TestDeployFleetExtensions: agent-options.yml has one extensions key per
+// platform fleetd knows (a key serves exactly one platform), and the
+// fleetctl commands it shows publish each key with a file whose suffix orbit
+// looks for (.ext.exe on Windows, .ext elsewhere) from the release's
+// dist/fleet/ names.
+func TestDeployFleetExtensions(t *testing.T) {
+	path := filepath.Join(testdir.Root(t), "deploy", "fleet", "agent-options.yml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Spec struct {
+			Team struct {
+				AgentOptions struct {
+					Extensions map[string]struct {
+						Channel  string `yaml:"channel"`
+						Platform string `yaml:"platform"`
+					} `yaml:"extensions"`
+				} `yaml:"agent_options"`
+			} `yaml:"team"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	// The platforms fleetd's FilterByHostPlatform assigns hosts to.
+	platforms := map[string]string{
+		"linux": "tsclientwatch_linux.ext", "linux-arm64": "tsclientwatch_linux_arm64.ext", "macos": "tsclientwatch_macos.ext",
+		"windows": "tsclientwatch_windows.ext.exe", "windows-arm64": "tsclientwatch_windows_arm64.ext.exe",
+	}
+	seen := map[string]string{}
+	for key, ext := range doc.Spec.Team.AgentOptions.Extensions {
+		file, ok := platforms[ext.Platform]
+		if !ok || ext.Channel == "" {
+			t.Errorf("%s: extension %s: platform %q channel %q; want a channel and one of linux, linux-arm64, macos, windows, windows-arm64", path, key, ext.Platform, ext.Channel)
+			continue
+		}
+		if other, dup := seen[ext.Platform]; dup {
+			t.Errorf("%s: %s and %s both serve platform %s", path, key, other, ext.Platform)
+		}
+		seen[ext.Platform] = key
+		// The comment's publishing command for this key.
+		cmd := regexp.MustCompile(`fleetctl updates add .*--target (\S+)\s+--name extensions/` + regexp.QuoteMeta(key) + `\s+--platform (\S+)`).FindStringSubmatch(string(b))
+		if cmd == nil {
+			t.Errorf("%s: no fleetctl updates add command for extensions/%s", path, key)
+			continue
+		}
+		if cmd[2] != ext.Platform || filepath.Base(cmd[1]) != file {
+			t.Errorf("%s: extensions/%s is published as %s for %s; want dist/fleet/%s for %s", path, key, cmd[1], cmd[2], file, ext.Platform)
+		}
+		if strings.HasPrefix(ext.Platform, "windows") != strings.HasSuffix(file, ".ext.exe") {
+			t.Errorf("%s: %s: Windows targets must end in .ext.exe, others in .ext", path, file)
+		}
+	}
+	if len(seen) != len(platforms) {
+		t.Errorf("%s: platforms covered %v, want all of %v", path, seen, platforms)
+	}
+}
