@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -306,5 +307,25 @@ func TestDeployFleetExtensions(t *testing.T) {
 	}
 	if len(seen) != len(platforms) {
 		t.Errorf("%s: platforms covered %v, want all of %v", path, seen, platforms)
+	}
+}
+
+// TestPackagedConfig: the configuration the deb and rpm install at
+// /etc/tsclientwatch/config.yaml (and the archives ship as
+// config.yaml.example) loads, changes nothing, and has no sources key, so
+// the extension runs its default live watcher.
+func TestPackagedConfig(t *testing.T) {
+	path := filepath.Join(testdir.Root(t), "packaging", "config.yaml")
+	cfg, err := config.Load(config.Options{File: path, LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	want := config.Default()
+	want.File = path
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("%s loads as %+v, want the defaults %+v", path, cfg, want)
+	}
+	if cfg.SourcesGiven {
+		t.Errorf("%s sets sources: the extension's live default would not apply", path)
 	}
 }
