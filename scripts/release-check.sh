@@ -75,7 +75,7 @@ ok "fleet/tsclientwatch_macos.ext is universal ($archs)"
 # --- deb -----------------------------------------------------------------------
 deb="$dist/tsclientwatch_${debversion}-1_amd64.deb"
 contents=$(dpkg-deb -c "$deb")
-echo "$contents" | sed 's/^/      /'
+awk '{ print "      " $0 }' <<<"$contents"
 grep -qE '^-rwxr-xr-x root/root .* \./opt/tsclientwatch/tsclientwatch\.ext$' <<<"$contents" || fail "$deb: /opt/tsclientwatch/tsclientwatch.ext is not -rwxr-xr-x root/root"
 grep -qE '^-rw-r----- root/root .* \./etc/tsclientwatch/config\.yaml$' <<<"$contents" || fail "$deb: /etc/tsclientwatch/config.yaml is not -rw-r----- root/root"
 grep -qE '^-rwxr-xr-x root/root .* \./usr/bin/tsclientwatch$' <<<"$contents" || fail "$deb: no /usr/bin/tsclientwatch"
@@ -85,8 +85,9 @@ bad=$(awk '$1 ~ /^.....w|^........w/ || $2 != "root/root"' <<<"$contents")
 grep -qE '\./etc/osquery' <<<"$contents" && fail "$deb: ships files under /etc/osquery (osquery's own)"
 [ "$(dpkg-deb -f "$deb" Architecture)" = amd64 ] || fail "$deb: Architecture $(dpkg-deb -f "$deb" Architecture)"
 [ "$(dpkg-deb -f "$dist/tsclientwatch_${debversion}-1_arm64.deb" Architecture)" = arm64 ] || fail "arm64 deb has the wrong Architecture"
+grep -qE '^drwx------ root/root .* \./var/lib/tsclientwatch/$' <<<"$contents" || fail "$deb: the state directory /var/lib/tsclientwatch is not drwx------ root/root"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/tsclientwatch/config.yaml || fail "$deb: /etc/tsclientwatch/config.yaml is not a conffile"
-ok "deb contents: extension root:root 0755, config 0640 conffile, nothing group/other-writable, nothing under /etc/osquery"
+ok "deb contents: extension root:root 0755, config 0640 conffile, state dir 0700, nothing group/other-writable, nothing under /etc/osquery"
 
 # Install into a throwaway root, as a first install and as an upgrade.
 R="$work/debroot"
@@ -96,13 +97,14 @@ dpkg --root="$R" --force-script-chrootless -i "$deb" >"$work/dpkg.log" 2>&1 || {
 ext="$R/opt/tsclientwatch/tsclientwatch.ext"
 [ "$(stat -c '%u:%g %a' "$ext")" = "0:0 755" ] || fail "installed extension is $(stat -c '%u:%g %a' "$ext"), want 0:0 755"
 [ "$(stat -c '%u:%g %a' "$R/etc/tsclientwatch/config.yaml")" = "0:0 640" ] || fail "installed config is $(stat -c '%u:%g %a' "$R/etc/tsclientwatch/config.yaml")"
+[ "$(stat -c '%u:%g %a' "$R/var/lib/tsclientwatch")" = "0:0 700" ] || fail "installed state directory is $(stat -c '%u:%g %a' "$R/var/lib/tsclientwatch"), want 0:0 700"
 "$ext" --help >/dev/null 2>&1 || fail "$ext --help exits $? (fleetd's checkExec needs 0)"
 "$ext" --version | grep -qF "tsclientwatch $version (commit " || fail "$ext --version: $("$ext" --version)"
 "$R/usr/bin/tsclientwatch" version | grep -qF "tsclientwatch $version (commit " || fail "tsclientwatch version: $("$R/usr/bin/tsclientwatch" version)"
 "$R/usr/libexec/tsclientwatch/tsclientwatch-plugin" --version | grep -qF "tsclientwatch $version " || fail "tsclientwatch-plugin --version"
 "$R/usr/bin/tsclientwatch" config --config "$R/etc/tsclientwatch/config.yaml" >"$work/config.out" || fail "the shipped config does not load"
 grep -q '^sources:' "$work/config.out" && fail "the shipped config sets sources (the extension's live default would not apply)"
-ok "deb installed into a throwaway root: extension 0:0 755, config 0:0 640; --help exits 0; version $version everywhere; shipped config loads with no sources key"
+ok "deb installed into a throwaway root: extension 0:0 755, config 0:0 640, state dir 0:0 700; --help exits 0; version $version everywhere; shipped config loads with no sources key"
 
 # osquery's autoload checks (osquery/filesystem: safePermissions, isFileSafe),
 # on every line of the shipped extensions.load, resolved inside the root.
@@ -121,15 +123,19 @@ while IFS= read -r line; do
 done <"$R/usr/share/tsclientwatch/osquery/extensions.load"
 grep -vqE '^\s*($|#|;)' "$R/usr/share/tsclientwatch/osquery/extensions.load" || fail "extensions.load lists nothing"
 
-# Upgrade (reinstall) keeps an edited conffile; remove keeps it, purge removes it.
+# Upgrade (reinstall) keeps an edited conffile and the state; remove keeps
+# both, purge removes both (the state through the postrm, inside the root).
 echo "# edited by the administrator" >>"$R/etc/tsclientwatch/config.yaml"
+echo "stand-in for state.db" >"$R/var/lib/tsclientwatch/state.db"
 dpkg --root="$R" --force-script-chrootless --force-confold -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg reinstall"; }
 grep -q "edited by the administrator" "$R/etc/tsclientwatch/config.yaml" || fail "reinstalling replaced the edited conffile"
 dpkg --root="$R" --force-script-chrootless -r tsclientwatch >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -r"; }
-[ ! -e "$ext" ] && [ -f "$R/etc/tsclientwatch/config.yaml" ] || fail "dpkg -r: extension left behind or config removed"
+if [ -e "$ext" ] || [ ! -f "$R/etc/tsclientwatch/config.yaml" ]; then fail "dpkg -r: extension left behind or config removed"; fi
+[ -f "$R/var/lib/tsclientwatch/state.db" ] || fail "dpkg -r deleted the state directory's state.db"
 dpkg --root="$R" --force-script-chrootless --purge tsclientwatch >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg --purge"; }
 [ ! -e "$R/etc/tsclientwatch/config.yaml" ] || fail "dpkg --purge left the config"
-ok "deb reinstall keeps an edited conffile; remove keeps it, purge removes it"
+[ ! -e "$R/var/lib/tsclientwatch" ] || fail "dpkg --purge left the state directory $R/var/lib/tsclientwatch"
+ok "deb reinstall keeps an edited conffile and the state; remove keeps both, purge removes both"
 
 # --- rpm -----------------------------------------------------------------------
 for a in x86_64 aarch64; do
@@ -138,11 +144,12 @@ for a in x86_64 aarch64; do
 done
 rpmf="$dist/tsclientwatch-${debversion}-1.x86_64.rpm"
 list=$(rpm -qlvp "$rpmf" 2>/dev/null)
-echo "$list" | sed 's/^/      /'
+awk '{ print "      " $0 }' <<<"$list"
 grep -qE '^-rwxr-xr-x +1 root +root .* /opt/tsclientwatch/tsclientwatch\.ext$' <<<"$list" || fail "$rpmf: /opt/tsclientwatch/tsclientwatch.ext is not -rwxr-xr-x root root"
 grep -qE '^-rw-r----- +1 root +root .* /etc/tsclientwatch/config\.yaml$' <<<"$list" || fail "$rpmf: config is not -rw-r----- root root"
 bad=$(awk '$1 ~ /^.....w|^........w/ || $3 != "root" || $4 != "root"' <<<"$list")
 [ -z "$bad" ] || fail "$rpmf: group/other-writable or not root-owned: $bad"
+grep -qE '^drwx------ +[0-9]+ root +root .* /var/lib/tsclientwatch$' <<<"$list" || fail "$rpmf: the state directory /var/lib/tsclientwatch is not drwx------ root root"
 [ "$(rpm -qp --configfiles "$rpmf" 2>/dev/null)" = /etc/tsclientwatch/config.yaml ] || fail "$rpmf: config files: $(rpm -qp --configfiles "$rpmf")"
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" 2>/dev/null | grep -qE '^cn /etc/tsclientwatch/config\.yaml$' || fail "$rpmf: config is not %config(noreplace)"
 RR="$work/rpmroot"
@@ -151,7 +158,7 @@ rpm --root "$RR" --initdb
 rpm --root "$RR" -i --nodeps --noscripts "$rpmf" 2>"$work/rpm.log" || { cat "$work/rpm.log"; fail "rpm --root -i $rpmf"; }
 [ "$(stat -c '%u:%g %a' "$RR/opt/tsclientwatch/tsclientwatch.ext")" = "0:0 755" ] || fail "rpm-installed extension is $(stat -c '%u:%g %a' "$RR/opt/tsclientwatch/tsclientwatch.ext")"
 "$RR/opt/tsclientwatch/tsclientwatch.ext" --help >/dev/null 2>&1 || fail "rpm-installed extension --help"
-ok "rpm: x86_64 and aarch64; extension root root 0755, config 0640 %config(noreplace); installs into a throwaway root"
+ok "rpm: x86_64 and aarch64; extension root root 0755, config 0640 %config(noreplace), state dir 0700; installs into a throwaway root"
 
 # --- MSI -----------------------------------------------------------------------
 msi="$dist/tsclientwatch_${version}_windows_amd64.msi"
@@ -193,5 +200,5 @@ for f in "$dist"/sbom/*.cdx.json; do
 done
 jq -e '[.components[].name] | index("github.com/osquery/osquery-go") != null' \
 	"$dist/sbom/tsclientwatch_${version}_linux_amd64.tsclientwatch.ext.cdx.json" >/dev/null || fail "the extension's SBOM lacks osquery-go"
-ok "$(ls "$dist"/sbom/*.cdx.json | wc -l) CycloneDX SBOMs"
+ok "$(find "$dist/sbom" -name '*.cdx.json' | wc -l) CycloneDX SBOMs"
 echo "release-check: all checks passed for $version"
