@@ -65,11 +65,11 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
 	tag=$(git describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null || true)
 	last=$(git describe --tags --abbrev=0 --match 'v[0-9]*' HEAD 2>/dev/null || true)
 else
-	[ -n "${SOURCE_DATE_EPOCH:-}" ] && [ -n "${TSCLIENTWATCH_VERSION:-}" ] ||
+	if [ -z "${SOURCE_DATE_EPOCH:-}" ] || [ -z "${TSCLIENTWATCH_VERSION:-}" ]; then
 		die "not a git checkout: set SOURCE_DATE_EPOCH and TSCLIENTWATCH_VERSION"
+	fi
 	commit=unknown dirty="" epoch=$SOURCE_DATE_EPOCH tag="" last=""
 fi
-short=${commit:0:12}
 if [ -n "${TSCLIENTWATCH_VERSION:-}" ]; then
 	version=${TSCLIENTWATCH_VERSION#v}
 elif [ -n "$tag" ] && [ -z "$dirty" ]; then
@@ -108,7 +108,7 @@ for t in "${targets[@]}"; do
 		# -trimpath keeps -ldflags out of the build information, so Go's own
 		# VCS stamp (vcs.revision, vcs.time, vcs.modified; "go version -m")
 		# is what records the commit there.
-		CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOFLAGS= go build -trimpath -buildvcs=auto \
+		CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOFLAGS='' go build -trimpath -buildvcs=auto \
 			-ldflags "$ldflags" -o "$work/bin/${os}_$arch/${b#*:}$exe" "./cmd/${b%%:*}"
 	done
 done
@@ -173,7 +173,7 @@ msiversion=${version%%-*}
 guid() {
 	local h
 	h=$(printf 'tsclientwatch/%s/%s/%s' "$1" "$version" "$commit" | sha1sum | cut -c1-32)
-	printf '%s-%s-5%s-%x%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" $(( (16#${h:16:1} & 3) | 8 )) "${h:17:3}" "${h:20:12}" | tr a-z A-Z
+	printf '%s-%s-5%s-%x%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" $(( (16#${h:16:1} & 3) | 8 )) "${h:17:3}" "${h:20:12}" | tr '[:lower:]' '[:upper:]'
 }
 msi="$dist/tsclientwatch_${version}_windows_amd64.msi"
 fakedate=$(date -u -d "@$epoch" '+%Y-%m-%d %H:%M:%S')
@@ -201,7 +201,7 @@ for p in linux_amd64 linux_arm64 darwin_universal windows_amd64 windows_arm64; d
 	exe=""; [ "${p%_*}" = windows ] && exe=.exe
 	for b in "${binaries[@]}"; do
 		printf '%s\t%s\t%s\n' "$dist/sbom/tsclientwatch_${version}_$p.${b#*:}.cdx.json" \
-			"urn:uuid:$(guid "sbom/$p/${b%%:*}" | tr A-Z a-z)" "$work/bin/$p/${b#*:}$exe"
+			"urn:uuid:$(guid "sbom/$p/${b%%:*}" | tr '[:upper:]' '[:lower:]')" "$work/bin/$p/${b#*:}$exe"
 	done
 done >"$work/sbom.list"
 export GOPROXY=off
@@ -215,7 +215,8 @@ unset GOPROXY
 
 # --- checksums ---------------------------------------------------------------
 sums="tsclientwatch_${version}_checksums.txt"
-(cd "$dist" && find . -type f ! -name "$sums" -printf '%P\n' | sort | xargs sha256sum >"$sums")
+(cd "$dist" && find . -type f -printf '%P\n' | sort | xargs sha256sum) >"$work/$sums"
+mv "$work/$sums" "$dist/$sums"
 find "$dist" -exec touch -h -d "@$epoch" {} +
 
 say "done: $(find "$dist" -type f | wc -l) files in $dist/"
