@@ -20,6 +20,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
 	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 const nobody = 65534
@@ -411,7 +412,7 @@ func TestMarkChecksMountID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	all, err := ParseMountinfo(f, mountinfoPath)
+	all, err := mountinfo.Parse(f, mountinfoPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,115 +9,19 @@
 package fanotify
 
 import (
-	"bufio"
-	"fmt"
-	"io"
 	"path"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 // DefaultFSTypes are the filesystem types (as mountinfo spells them) that
 // are always xrdp client-drive mounts.
 var DefaultFSTypes = []string{"fuse.xrdp-chansrv"}
 
-// Mount is one line of /proc/self/mountinfo, the fields this package needs.
-type Mount struct {
-	ID     int
-	Point  string // mount point, unescaped
-	FSType string // with the FUSE subtype: "fuse.xrdp-chansrv"
-	Source string
-	// UID and GID are a FUSE mount's owner (user_id=, group_id= in the
-	// super options): without allow_other only they may enter it, root
-	// included. -1 when absent.
-	UID, GID int
-}
-
-// ParseMountinfo reads the mountinfo format (proc(5)). name is used in
-// errors. A malformed line is an error naming it: the kernel writes this
-// file, so a bad line means the input is not mountinfo at all.
-func ParseMountinfo(r io.Reader, name string) ([]Mount, error) {
-	var out []Mount
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if text == "" {
-			continue
-		}
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		pre, post, ok := strings.Cut(text, " - ")
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if !ok || len(f) < 6 || len(g) < 2 {
-			return out, fmt.Errorf("%s: line %d: not a mountinfo line: %q", name, line, text)
-		}
-		id, err := strconv.Atoi(f[0])
-		if err != nil {
-			return out, fmt.Errorf("%s: line %d: mount id %q: %w", name, line, f[0], err)
-		}
-		m := Mount{ID: id, Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1]), UID: -1, GID: -1}
-		if len(g) > 2 {
-			m.UID, m.GID = superID(g[2], "user_id="), superID(g[2], "group_id=")
-		}
-		out = append(out, m)
-	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("%s: line %d: %w", name, line+1, err)
-	}
-	return out, nil
-}
-
-// superID returns the decimal value of key (e.g. "user_id=") in the comma
-// separated super options, -1 when absent or malformed.
-func superID(opts, key string) int {
-	for _, o := range strings.Split(opts, ",") {
-		if v, ok := strings.CutPrefix(o, key); ok {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return -1
-			}
-			return int(n)
-		}
-	}
-	return -1
-}
-
-// unescape undoes the octal escapes (\040 for space, \011, \012, \134)
-// the kernel writes in mountinfo paths.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
-			v, _ := strconv.ParseUint(s[i+1:i+4], 8, 8)
-			b.WriteByte(byte(v))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return s[0] <= '3'
-}
+// Mount is one line of /proc/self/mountinfo.
+type Mount = mountinfo.Mount
 
 // Select returns the mounts that may be xrdp client-drive mounts: FUSE
 // mounts (fuse, fuse.*) whose type is one of fsTypes or whose mount

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 const sample = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -17,8 +19,9 @@ const sample = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 47 22 0:42 / /tmp/w/thinclient_drives rw - fuseblk /dev/sdb1 rw
 `
 
-func TestParseMountinfo(t *testing.T) {
-	ms, err := ParseMountinfo(strings.NewReader(sample), "mountinfo")
+func TestSelect(t *testing.T) {
+	// The parser's own tests are in source/live/internal/mountinfo.
+	ms, err := mountinfo.Parse(strings.NewReader(sample), "mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,34 +46,6 @@ func TestParseMountinfo(t *testing.T) {
 	for _, tt := range []struct{ i, uid, gid int }{{1, 1000, 1000}, {3, 0, -1}, {4, -1, -1}, {7, 1003, 1004}} {
 		if ms[tt.i].UID != tt.uid || ms[tt.i].GID != tt.gid {
 			t.Errorf("%s: owner %d:%d, want %d:%d", ms[tt.i].Point, ms[tt.i].UID, ms[tt.i].GID, tt.uid, tt.gid)
-		}
-	}
-}
-
-func TestParseMountinfoErrors(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"22 1 8:1 / / rw\n", "line 1: not a mountinfo line"},
-		{sample + "x 1 8:1 / / rw - ext4 a rw\n", "line 10: mount id"},
-	} {
-		ms, err := ParseMountinfo(strings.NewReader(tt.in), "mi")
-		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "mi: ") {
-			t.Errorf("err = %v, want %q", err, tt.want)
-		}
-		_ = ms
-	}
-}
-
-func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{
-		`a\040b`:   "a b",
-		`a\134b`:   `a\b`,
-		`tab\011x`: "tab\tx",
-		`bad\09`:   `bad\09`,
-		`end\04`:   `end\04`,
-		`plain`:    "plain",
-	} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

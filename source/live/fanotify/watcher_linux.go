@@ -19,6 +19,7 @@ import (
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/source"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 const mountinfoPath = "/proc/self/mountinfo"
@@ -217,7 +218,7 @@ func (w *Watcher) readMountinfo() ([]Mount, error) {
 	}
 	f := os.NewFile(uintptr(fd), w.opts.Mountinfo) // a regular file: os keeps it off the netpoller
 	defer f.Close()
-	all, err := ParseMountinfo(io.LimitReader(f, 64<<20), w.opts.Mountinfo)
+	all, err := mountinfo.Parse(io.LimitReader(f, 64<<20), w.opts.Mountinfo)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify: %w", err)
 	}

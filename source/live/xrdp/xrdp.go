@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 // Defaults of Options.
@@ -158,7 +159,7 @@ type Resolver struct {
 	opts Options
 
 	mu       sync.Mutex
-	mounts   []mount
+	mounts   []mountinfo.Mount
 	mountsAt time.Time
 	cache    map[string]cached // by mount point
 }
@@ -246,17 +247,17 @@ func (r *Resolver) Lookup(path string, pid int) (Session, bool) {
 		if err != nil {
 			return Session{}, false
 		}
-		ms, err := parseMountinfo(b, "/proc/self/mountinfo")
+		ms, err := mountinfo.Parse(bytes.NewReader(b), "/proc/self/mountinfo")
 		if err != nil && len(ms) == 0 {
 			return Session{}, false
 		}
 		r.mounts, r.mountsAt = ms, now
 	}
 	m, ok := holding(r.mounts, path)
-	if !ok || !m.chansrv() || m.userID < 0 {
+	if !ok || !chansrv(m) || m.UID < 0 {
 		return Session{}, false
 	}
-	key := strconv.Itoa(m.id) + " " + m.point
+	key := strconv.Itoa(m.ID) + " " + m.Point
 	if c, ok := r.cache[key]; ok && now.Before(c.expires) {
 		return c.s, c.ok
 	}
@@ -276,8 +277,8 @@ type proc struct {
 }
 
 // resolve runs the chain for mount m.
-func (r *Resolver) resolve(m mount, pid int) (Session, bool) {
-	uid := uint32(m.userID)
+func (r *Resolver) resolve(m mountinfo.Mount, pid int) (Session, bool) {
+	uid := uint32(m.UID)
 	var user string
 	if r.opts.User != nil {
 		user = r.opts.User(uid)

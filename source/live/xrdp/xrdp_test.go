@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 // host is a directory laid out like a Linux host running xrdp: alice
@@ -282,19 +283,27 @@ func TestParseUtmp(t *testing.T) {
 	}
 }
 
-func TestParseMountinfo(t *testing.T) {
-	ms, err := parseMountinfo([]byte("61 22 0:52 / /home/a\\040b/thinclient_drives rw - fuse.xrdp-chansrv xrdp-chansrv rw,user_id=1000,group_id=1000\n"+
+// TestChansrvMounts: which mounts count as chansrv's, and which mount
+// holds a path. (The parser's own tests are in source/live/internal/mountinfo.)
+func TestChansrvMounts(t *testing.T) {
+	ms, err := mountinfo.Parse(strings.NewReader("61 22 0:52 / /home/a\\040b/thinclient_drives rw - fuse.xrdp-chansrv xrdp-chansrv rw,user_id=1000,group_id=1000\n"+
+		"63 22 0:54 / /home/c/thinclient_drives rw - fuse xrdp-chansrv rw,user_id=1001\n"+
+		"64 22 0:55 / /home/d/thinclient_drives rw - fuse.bindfs /src rw,user_id=1002\n"+
 		"62 22 0:53 / /x rw - ext4 /dev/sda1 rw\n"), "mountinfo")
-	if err != nil || len(ms) != 2 || ms[0].point != "/home/a b/thinclient_drives" || ms[0].userID != 1000 || !ms[0].chansrv() ||
-		ms[1].userID != -1 || ms[1].chansrv() {
+	if err != nil || len(ms) != 4 || ms[0].Point != "/home/a b/thinclient_drives" || ms[0].UID != 1000 {
 		t.Fatalf("%+v, %v", ms, err)
 	}
-	if _, err := parseMountinfo([]byte("garbage\n"), "mountinfo"); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Errorf("err = %v", err)
+	for i, want := range []bool{true, true, false, false} {
+		if chansrv(ms[i]) != want {
+			t.Errorf("chansrv(%+v) = %v", ms[i], !want)
+		}
 	}
 	// Stacked on one point: the last listed is on top.
-	m, ok := holding([]mount{{id: 5, point: "/a"}, {id: 9, point: "/a/b"}, {id: 7, point: "/a/b"}}, "/a/b/c")
-	if !ok || m.id != 7 {
+	m, ok := holding([]mountinfo.Mount{{ID: 5, Point: "/a"}, {ID: 9, Point: "/a/b"}, {ID: 7, Point: "/a/b"}}, "/a/b/c")
+	if !ok || m.ID != 7 {
 		t.Errorf("holding = %+v", m)
+	}
+	if _, ok := holding(ms, "/home/ab/thinclient_drives/x"); ok {
+		t.Errorf("a path beside a mount point is not on it")
 	}
 }
