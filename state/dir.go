@@ -5,25 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 )
-
-// DefaultDir returns the state directory used when the configuration names
-// none: /var/lib/tsclientwatch on Linux (and other Unix), /var/db/tsclientwatch
-// on macOS, %ProgramData%\tsclientwatch\state on Windows.
-func DefaultDir() string {
-	switch runtime.GOOS {
-	case "windows":
-		dir := os.Getenv("ProgramData")
-		if dir == "" {
-			dir = `C:\ProgramData`
-		}
-		return filepath.Join(dir, "tsclientwatch", "state")
-	case "darwin":
-		return "/var/db/tsclientwatch"
-	}
-	return "/var/lib/tsclientwatch"
-}
 
 // ErrUnsafeDir is wrapped by the error Open returns for a state directory
 // that someone other than this process's user (or, on Windows, SYSTEM and
