@@ -78,6 +78,9 @@ type Config struct {
 	State        State
 	// Attribution configures how detections are tied to their RDP client.
 	Attribution Attribution
+	// Evidence configures what is read of a live detection's executable
+	// while it runs (docs/evidence.md).
+	Evidence Evidence
 	// File is the configuration file that was read, "" when none was.
 	File string
 }
@@ -117,6 +120,36 @@ type Attribution struct {
 	// reads utmp only.
 	XrdpSesmanLog string
 }
+
+// Evidence configures the evidence collector (package evidence,
+// docs/evidence.md): for live detections, the executable is read while it
+// runs, hashed and, with Dir set, copied.
+type Evidence struct {
+	Hash         bool          // read and hash the executable of each live detection
+	Dir          string        // keep copies here (0700); "" keeps none
+	MaxFileBytes int64         // a larger executable is detected, neither hashed nor copied
+	MaxDirBytes  int64         // bound of Dir; the oldest copies are evicted first
+	Concurrency  int           // reads at once
+	Timeout      time.Duration // a read taking longer is abandoned
+	Queue        int           // detections waiting for evidence; past it they are released without
+}
+
+// Evidence defaults and bounds (docs/evidence.md).
+const (
+	DefaultEvidenceMaxFile = 64 << 20
+	DefaultEvidenceMaxDir  = 1 << 30
+	DefaultEvidenceWorkers = 2
+	DefaultEvidenceTimeout = 30 * time.Second
+	DefaultEvidenceQueue   = 1024
+
+	MaxEvidenceFile    = 1 << 36 // 64 GiB: past any real program, stops a typo
+	MinEvidenceDir     = 1 << 20
+	MaxEvidenceDir     = 1 << 42 // 4 TiB
+	MaxEvidenceWorkers = 64
+	MinEvidenceTimeout = 100 * time.Millisecond
+	MaxEvidenceTimeout = 10 * time.Minute
+	MaxEvidenceQueue   = 1 << 20
+)
 
 // Store bounds the in-memory detection store behind the tables.
 type Store struct {
@@ -172,6 +205,8 @@ func Default() Config {
 		Input:       Input{MaxRecordBytes: DefaultRecordBytes, MaxSpool: DefaultSpoolBytes},
 		State:       State{Dir: DefaultStateDir()},
 		Attribution: Attribution{XrdpSesmanLog: DefaultXrdpSesmanLog},
+		Evidence: Evidence{Hash: true, MaxFileBytes: DefaultEvidenceMaxFile, MaxDirBytes: DefaultEvidenceMaxDir,
+			Concurrency: DefaultEvidenceWorkers, Timeout: DefaultEvidenceTimeout, Queue: DefaultEvidenceQueue},
 	}
 }
 

@@ -185,6 +185,8 @@ var full = Config{
 	Input:        Input{MaxRecordBytes: 1 << 20, MaxSpool: 8 << 30},
 	// Where Debian's xrdp writes when sesman.ini logs to syslog's dir.
 	Attribution: Attribution{XrdpSesmanLog: "/var/log/xrdp/sesman.log"},
+	Evidence: Evidence{Hash: false, Dir: "/var/lib/tsclientwatch/evidence", MaxFileBytes: 8 << 20, MaxDirBytes: 256 << 20,
+		Concurrency: 4, Timeout: 5 * time.Second, Queue: 64},
 }
 
 func TestFormats(t *testing.T) {
@@ -221,11 +223,20 @@ plugin:
   sha256: ` + strings.ToUpper(sum) + `
 attribution:
   xrdp_sesman_log: /var/log/xrdp/sesman.log
+evidence:
+  hash: false
+  dir: /var/lib/tsclientwatch/evidence
+  max_file_bytes: 8388608
+  max_dir_bytes: 268435456
+  concurrency: 4
+  timeout: 5s
+  queue: 64
 `},
 		{"c.yml", "detector: {strict: true, extensions: [.exe, .com], xrdp_mount_names: [thinclient_drives]}\nlog: {level: debug}\n" +
 			"sources: [{type: file, path: /var/log/sysmon.evtx, follow: true}, {type: ebpf}, {type: osquery, interval: 30s, table: bpf_process_events, socket: /var/osquery/osquery.em}]\n" +
 			"store: {max_events: 1000, max_bytes: 8388608, expiry: 90m}\nstate: {dir: /srv/tsclientwatch}\ninput: {max_record_bytes: 1048576, max_spool: 8589934592}\nplugin: {path: /usr/libexec/tsclientwatch-plugin, sha256: " + sum + "}\n" +
-			"attribution: {xrdp_sesman_log: /var/log/xrdp/sesman.log}\n"},
+			"attribution: {xrdp_sesman_log: /var/log/xrdp/sesman.log}\n" +
+			"evidence: {hash: no, dir: /var/lib/tsclientwatch/evidence, max_file_bytes: 8388608, max_dir_bytes: 268435456, concurrency: 4, timeout: 5000ms, queue: 64}\n"},
 		{"c.toml", `
 [detector]
 strict = true
@@ -258,6 +269,14 @@ path = "/usr/libexec/tsclientwatch-plugin"
 sha256 = "` + sum + `"
 [attribution]
 xrdp_sesman_log = "/var/log/xrdp/sesman.log"
+[evidence]
+hash = false
+dir = "/var/lib/tsclientwatch/evidence"
+max_file_bytes = 8388608
+max_dir_bytes = 268435456
+concurrency = 4
+timeout = "5s"
+queue = 64
 `},
 		{"c.json", `{"detector": {"strict": true, "extensions": [".exe", ".com"], "xrdp_mount_names": ["thinclient_drives"]},
 "log": {"level": "debug"},
@@ -266,7 +285,8 @@ xrdp_sesman_log = "/var/log/xrdp/sesman.log"
 "state": {"dir": "/srv/tsclientwatch"},
 "input": {"max_record_bytes": 1048576, "max_spool": 8589934592},
 "plugin": {"path": "/usr/libexec/tsclientwatch-plugin", "sha256": "` + sum + `"},
-"attribution": {"xrdp_sesman_log": "/var/log/xrdp/sesman.log"}}`},
+"attribution": {"xrdp_sesman_log": "/var/log/xrdp/sesman.log"},
+"evidence": {"hash": false, "dir": "/var/lib/tsclientwatch/evidence", "max_file_bytes": 8388608, "max_dir_bytes": 268435456, "concurrency": 4, "timeout": "5s", "queue": 64}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,22 +377,25 @@ func TestYAMLRoundTrip(t *testing.T) {
 
 // Allowed values as the errors spell them.
 const (
-	allowBool     = "want true or false"
-	allowExts     = `want a non-empty list of file extensions, each a dot and a name, e.g. [".exe", ".scr"]`
-	allowExt      = `want a file extension as a string, e.g. ".exe"`
-	allowExtValid = `want a dot and a name, e.g. ".exe"`
-	allowMounts   = "want a list of directory names, e.g. [thinclient_drives, .thinclient_drives]"
-	allowMount    = `want one path component, e.g. "thinclient_drives"`
-	allowLevel    = "want debug, info, warn or error"
-	allowSources  = "want a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of file, live, ebpf, fanotify, etw, eventlog or osquery"
-	allowSource   = "want an entry with type, path and follow"
-	allowType     = "want file, live, ebpf, fanotify, etw, eventlog or osquery"
-	allowPath     = "want the path of a log file or directory"
-	allowMax      = "want a whole number from 1 to 10000000"
-	allowExpiry   = "want a positive duration with a unit, e.g. 90s, 30m or 24h"
-	allowPlugin   = "want the path of the plugin binary, or empty to run the rule in process"
-	allowSesman   = "want the absolute path of xrdp-sesman's log file, or empty to read only utmp"
-	allowSum      = "want the plugin's SHA-256 checksum as 64 hexadecimal digits"
+	allowBool      = "want true or false"
+	allowExts      = `want a non-empty list of file extensions, each a dot and a name, e.g. [".exe", ".scr"]`
+	allowExt       = `want a file extension as a string, e.g. ".exe"`
+	allowExtValid  = `want a dot and a name, e.g. ".exe"`
+	allowMounts    = "want a list of directory names, e.g. [thinclient_drives, .thinclient_drives]"
+	allowMount     = `want one path component, e.g. "thinclient_drives"`
+	allowLevel     = "want debug, info, warn or error"
+	allowSources   = "want a list of entries like {type: file, path: /var/log/x.evtx, follow: true}, type one of file, live, ebpf, fanotify, etw, eventlog or osquery"
+	allowSource    = "want an entry with type, path and follow"
+	allowType      = "want file, live, ebpf, fanotify, etw, eventlog or osquery"
+	allowPath      = "want the path of a log file or directory"
+	allowMax       = "want a whole number from 1 to 10000000"
+	allowExpiry    = "want a positive duration with a unit, e.g. 90s, 30m or 24h"
+	allowPlugin    = "want the path of the plugin binary, or empty to run the rule in process"
+	allowSesman    = "want the absolute path of xrdp-sesman's log file, or empty to read only utmp"
+	allowSum       = "want the plugin's SHA-256 checksum as 64 hexadecimal digits"
+	allowEvDir     = `want an absolute directory path for copies of executed programs, or "" to keep none`
+	allowEvMaxDir  = "want a whole number of bytes from 1048576 to 4398046511104, at least evidence.max_file_bytes"
+	allowEvTimeout = "want a duration from 100ms to 10m0s with a unit, e.g. 30s"
 )
 
 // TestInvalid sets each key, from each place values come from, to values of
@@ -525,6 +548,22 @@ func TestInvalid(t *testing.T) {
 		{name: "sesman log control character", ext: "json", file: `{"attribution": {"xrdp_sesman_log": "/var/log/x\u001b[2J.log"}}`, key: "attribution.xrdp_sesman_log", value: "holds a control character", allowed: allowSesman},
 		{name: "sesman log list", file: "attribution: {xrdp_sesman_log: [a]}", key: "attribution.xrdp_sesman_log", value: "[a] is not a string", allowed: allowSesman},
 		// Keys and sections.
+		// evidence.*
+		{name: "evidence hash word", file: "evidence: {hash: sometimes}", key: "evidence.hash", value: `"sometimes" is not a boolean`, allowed: allowBool},
+		{name: "evidence dir relative", file: "evidence: {dir: evidence}", key: "evidence.dir", value: `"evidence" is not an absolute path`, allowed: allowEvDir},
+		{name: "evidence dir blank env", env: map[string]string{"TSCLIENTWATCH_EVIDENCE_DIR": " "}, key: "evidence.dir", value: `" " is blank`, allowed: allowEvDir, origin: "environment TSCLIENTWATCH_EVIDENCE_DIR"},
+		{name: "evidence dir control character", ext: "json", file: `{"evidence": {"dir": "/var/x\u001b[2J"}}`, key: "evidence.dir", value: "holds a control character", allowed: allowEvDir},
+		{name: "evidence max file zero", file: "evidence: {max_file_bytes: 0}", key: "evidence.max_file_bytes", value: "0 is out of range", allowed: "want a whole number of bytes from 1 to 68719476736"},
+		{name: "evidence max file unit", file: "evidence: {max_file_bytes: 64MiB}", key: "evidence.max_file_bytes", value: `"64MiB" is not a whole number`, allowed: "want a whole number of bytes from 1 to 68719476736"},
+		{name: "evidence max dir small", file: "evidence: {max_dir_bytes: 1000}", key: "evidence.max_dir_bytes", value: "1000 is out of range", allowed: allowEvMaxDir},
+		{name: "evidence max dir below max file env", env: map[string]string{"TSCLIENTWATCH_EVIDENCE_MAX_DIR_BYTES": "2097152"}, key: "evidence.max_dir_bytes", value: `"2097152" is below evidence.max_file_bytes (67108864, from default)`, allowed: allowEvMaxDir, origin: "environment TSCLIENTWATCH_EVIDENCE_MAX_DIR_BYTES"},
+		{name: "evidence concurrency zero", file: "evidence: {concurrency: 0}", key: "evidence.concurrency", value: "0 is out of range", allowed: "want a whole number of reads at once from 1 to 64"},
+		{name: "evidence concurrency huge", file: "evidence: {concurrency: 65}", key: "evidence.concurrency", value: "65 is out of range", allowed: "want a whole number of reads at once from 1 to 64"},
+		{name: "evidence timeout no unit", file: "evidence: {timeout: 30}", key: "evidence.timeout", allowed: allowEvTimeout},
+		{name: "evidence timeout tiny", file: "evidence: {timeout: 1ms}", key: "evidence.timeout", value: `"1ms" is out of range`, allowed: allowEvTimeout},
+		{name: "evidence timeout long env", env: map[string]string{"TSCLIENTWATCH_EVIDENCE_TIMEOUT": "1h"}, key: "evidence.timeout", value: `"1h" is out of range`, allowed: allowEvTimeout, origin: "environment TSCLIENTWATCH_EVIDENCE_TIMEOUT"},
+		{name: "evidence queue zero", file: "evidence: {queue: 0}", key: "evidence.queue", value: "0 is out of range", allowed: "want a whole number of detections from 1 to 1048576"},
+		{name: "evidence queue list", file: "evidence: {queue: [1]}", key: "evidence.queue", value: "[1]", allowed: "want a whole number of detections from 1 to 1048576"},
 		{name: "unknown top-level key", file: "stor: {max_events: 5}", key: "unknown configuration key stor", value: "stor", allowed: "known keys: attribution.xrdp_sesman_log, detector.extensions"},
 		{name: "unknown nested key", file: "store: {max_event: 5}", key: "unknown configuration key store.max_event", value: "store.max_event", allowed: "store.max_events"},
 		{name: "unknown key in source", file: "sources: [{type: file, path: /x, folow: true}]", key: "unknown configuration key sources[0].folow", value: "folow", allowed: "known keys"},

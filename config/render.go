@@ -17,6 +17,17 @@ type yamlConfig struct {
 	Input       yamlInput       `yaml:"input"`
 	State       yamlState       `yaml:"state"`
 	Attribution yamlAttribution `yaml:"attribution"`
+	Evidence    yamlEvidence    `yaml:"evidence"`
+}
+
+type yamlEvidence struct {
+	Hash         bool   `yaml:"hash"`
+	Dir          string `yaml:"dir"`
+	MaxFileBytes int64  `yaml:"max_file_bytes"`
+	MaxDirBytes  int64  `yaml:"max_dir_bytes"`
+	Concurrency  int    `yaml:"concurrency"`
+	Timeout      string `yaml:"timeout"`
+	Queue        int    `yaml:"queue"`
 }
 
 type yamlAttribution struct {
@@ -78,6 +89,9 @@ func (c Config) YAML() ([]byte, error) {
 		Input:       yamlInput{MaxRecordBytes: c.Input.MaxRecordBytes, MaxSpool: c.Input.MaxSpool},
 		State:       yamlState{Dir: c.State.Dir},
 		Attribution: yamlAttribution{XrdpSesmanLog: c.Attribution.XrdpSesmanLog},
+		Evidence: yamlEvidence{Hash: c.Evidence.Hash, Dir: c.Evidence.Dir, MaxFileBytes: c.Evidence.MaxFileBytes,
+			MaxDirBytes: c.Evidence.MaxDirBytes, Concurrency: c.Evidence.Concurrency, Timeout: c.Evidence.Timeout.String(),
+			Queue: c.Evidence.Queue},
 	}
 	if c.SourcesGiven || len(c.Sources) > 0 {
 		list := []yamlSource{}

@@ -112,6 +112,19 @@ var schema = map[string]keyInfo{
 	"plugin.allow_unverified": {kind: kindBool, def: false, env: true, want: wantBool},
 	"attribution.xrdp_sesman_log": {kind: kindString, def: DefaultXrdpSesmanLog, env: true,
 		want: "the absolute path of xrdp-sesman's log file, or empty to read only utmp"},
+	"evidence.hash": {kind: kindBool, def: true, env: true, want: wantBool},
+	"evidence.dir": {kind: kindString, def: "", env: true,
+		want: "an absolute directory path for copies of executed programs, or \"\" to keep none"},
+	"evidence.max_file_bytes": {kind: kindInt, def: DefaultEvidenceMaxFile, env: true,
+		want: fmt.Sprintf("a whole number of bytes from 1 to %d", int64(MaxEvidenceFile))},
+	"evidence.max_dir_bytes": {kind: kindInt, def: DefaultEvidenceMaxDir, env: true,
+		want: fmt.Sprintf("a whole number of bytes from %d to %d, at least evidence.max_file_bytes", MinEvidenceDir, int64(MaxEvidenceDir))},
+	"evidence.concurrency": {kind: kindInt, def: DefaultEvidenceWorkers, env: true,
+		want: fmt.Sprintf("a whole number of reads at once from 1 to %d", MaxEvidenceWorkers)},
+	"evidence.timeout": {kind: kindDuration, def: DefaultEvidenceTimeout.String(), env: true,
+		want: fmt.Sprintf("a duration from %v to %v with a unit, e.g. 30s", MinEvidenceTimeout, MaxEvidenceTimeout)},
+	"evidence.queue": {kind: kindInt, def: DefaultEvidenceQueue, env: true,
+		want: fmt.Sprintf("a whole number of detections from 1 to %d", MaxEvidenceQueue)},
 }
 
 // want returns what key allows; key may be a schema key, an element
@@ -411,7 +424,68 @@ func decode(v *viper.Viper, o origins) (Config, error) {
 	if err := checkLogPath(o, "attribution.xrdp_sesman_log", cfg.Attribution.XrdpSesmanLog); err != nil {
 		return Config{}, err
 	}
+	if cfg.Evidence, err = toEvidence(o, v); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// toEvidence reads and checks the evidence.* keys.
+func toEvidence(o origins, v *viper.Viper) (Evidence, error) {
+	var e Evidence
+	var err error
+	if e.Hash, err = toBool(o, "evidence.hash", v.Get("evidence.hash")); err != nil {
+		return e, err
+	}
+	if e.Dir, err = toString(o, "evidence.dir", v.Get("evidence.dir")); err != nil {
+		return e, err
+	}
+	switch d := e.Dir; {
+	case d == "":
+	case strings.TrimSpace(d) == "":
+		return e, valueError(o, "evidence.dir", d, "is blank")
+	case strings.ContainsFunc(d, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return e, valueError(o, "evidence.dir", d, "holds a control character")
+	case !filepath.IsAbs(d):
+		return e, valueError(o, "evidence.dir", d, "is not an absolute path")
+	}
+	if e.MaxFileBytes, err = toInt64(o, "evidence.max_file_bytes", v.Get("evidence.max_file_bytes")); err != nil {
+		return e, err
+	}
+	if e.MaxFileBytes < 1 || e.MaxFileBytes > MaxEvidenceFile {
+		return e, valueError(o, "evidence.max_file_bytes", v.Get("evidence.max_file_bytes"), "is out of range")
+	}
+	if e.MaxDirBytes, err = toInt64(o, "evidence.max_dir_bytes", v.Get("evidence.max_dir_bytes")); err != nil {
+		return e, err
+	}
+	if e.MaxDirBytes < MinEvidenceDir || e.MaxDirBytes > MaxEvidenceDir {
+		return e, valueError(o, "evidence.max_dir_bytes", v.Get("evidence.max_dir_bytes"), "is out of range")
+	}
+	if e.MaxDirBytes < e.MaxFileBytes {
+		// One copy of the largest program must fit, or every such copy
+		// would evict all the others and then itself.
+		return e, valueError(o, "evidence.max_dir_bytes", v.Get("evidence.max_dir_bytes"),
+			"is below evidence.max_file_bytes (%d, from %s)", e.MaxFileBytes, o.of("evidence.max_file_bytes"))
+	}
+	if e.Concurrency, err = toInt(o, "evidence.concurrency", v.Get("evidence.concurrency")); err != nil {
+		return e, err
+	}
+	if e.Concurrency < 1 || e.Concurrency > MaxEvidenceWorkers {
+		return e, valueError(o, "evidence.concurrency", v.Get("evidence.concurrency"), "is out of range")
+	}
+	if e.Timeout, err = toDuration(o, "evidence.timeout", v.Get("evidence.timeout")); err != nil {
+		return e, err
+	}
+	if e.Timeout < MinEvidenceTimeout || e.Timeout > MaxEvidenceTimeout {
+		return e, valueError(o, "evidence.timeout", v.Get("evidence.timeout"), "is out of range")
+	}
+	if e.Queue, err = toInt(o, "evidence.queue", v.Get("evidence.queue")); err != nil {
+		return e, err
+	}
+	if e.Queue < 1 || e.Queue > MaxEvidenceQueue {
+		return e, valueError(o, "evidence.queue", v.Get("evidence.queue"), "is out of range")
+	}
+	return e, nil
 }
 
 // DefaultXrdpSesmanLog is where xrdp-sesman logs unless sesman.ini says

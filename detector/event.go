@@ -68,6 +68,12 @@ type Event struct {
 	// ...), "sysmon", "security", or a live watcher ("ebpf", "etw").
 	Source string
 	SHA256 string // lower-case hex, empty when unknown
+	// Size is the executable's size in bytes as read at execution time
+	// (live sources, docs/evidence.md); 0 when unknown. Logs carry none.
+	Size int64
+	// EvidencePath is the private copy of the executable kept in
+	// evidence.dir (named by its SHA-256); empty when none was kept.
+	EvidencePath string
 	// RecordID is the Windows EventRecordID of the record the event came
 	// from (EVTX, event XML, Windows JSON exports, ECS winlog.record_id, the
 	// Event Log subscription); 0 when the source has none (live watchers,

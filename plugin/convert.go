@@ -84,6 +84,8 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	dst.Attribution = e.Attribution
 	dst.SessionChange = pb.SessionChange(e.SessionChange)
 	dst.LinkedLogonId = uint64(e.LinkedLogonID)
+	dst.Size = e.Size
+	dst.EvidencePath = e.EvidencePath
 	// Field numbers as in detector.proto.
 	dst.Escaped = 0
 	wireField(&dst.Executable, 7, &dst.Escaped)
@@ -99,6 +101,7 @@ func eventToPB(dst *pb.Event, e *detector.Event) {
 	wireField(&dst.ClientName, 22, &dst.Escaped)
 	wireField(&dst.ClientAddress, 23, &dst.Escaped)
 	wireField(&dst.Attribution, 25, &dst.Escaped)
+	wireField(&dst.EvidencePath, 29, &dst.Escaped)
 }
 
 // zeroUnix is time.Time{}.Unix(): the encoding of an unknown time.
@@ -162,6 +165,8 @@ func eventFromPB(e *pb.Event) (detector.Event, error) {
 		Attribution:      str(e.Attribution, 25),
 		SessionChange:    detector.SessionChange(e.SessionChange),
 		LinkedLogonID:    detector.LogonID(e.LinkedLogonId),
+		Size:             e.Size,
+		EvidencePath:     str(e.EvidencePath, 29),
 	}, nil
 }
 

@@ -82,7 +82,12 @@ func events() []detector.Event {
 	plain.FSType = "ext4"
 	fuse := start(`/home/bob/thinclient_drives/C:/…/deep/tool`, "linux")
 	fuse.FSType, fuse.PathTruncated = "fuse.xrdp-chansrv", true
-	return append(evs, legacy, other, zoned, untimed, epoch, plain, fuse)
+	// Evidence fields (filled by a host after detection, so a plugin sees
+	// them only when a host re-judges a stored row) cross unchanged.
+	evidence := start(`/home/bob/thinclient_drives/C:/tool`, "linux")
+	evidence.FSType, evidence.SHA256, evidence.Size = "fuse", strings.Repeat("ab", 32), 1<<40+3
+	evidence.EvidencePath = "/var/lib/tsclientwatch/evidence/" + strings.Repeat("ab", 32)
+	return append(evs, legacy, other, zoned, untimed, epoch, plain, fuse, evidence)
 }
 
 // sameDetections fails unless got and want are the same detections, with

@@ -186,6 +186,32 @@ func TestEventAttributionRoundTrip(t *testing.T) {
 	}
 }
 
+// The evidence fields survive the trip; an evidence path that is not
+// UTF-8 (evidence.dir is the operator's, but the bytes are kept exact)
+// is escaped on the wire and restored; an old host sends neither.
+func TestEventEvidenceRoundTrip(t *testing.T) {
+	var p pb.Event
+	for _, e := range []detector.Event{
+		{Type: detector.TypeStart, Executable: "/home/a/thinclient_drives/C:/x", SHA256: strings.Repeat("0f", 32), Size: 123456789012,
+			EvidencePath: "/var/lib/tsclientwatch/evidence/" + strings.Repeat("0f", 32)},
+		{Type: detector.TypeStart, Executable: "/x", Size: 1, EvidencePath: "/ev/\xff\xfe"},
+		{Type: detector.TypeStart, Executable: "/x"},
+	} {
+		eventToPB(&p, &e)
+		if e.EvidencePath == "/ev/\xff\xfe" && p.Escaped&(1<<29) == 0 {
+			t.Errorf("evidence_path %q sent without its escaped bit", e.EvidencePath)
+		}
+		back, err := eventFromPB(&p)
+		if err != nil || back != e {
+			t.Fatalf("round trip: %+v, %v; want %+v", back, err, e)
+		}
+	}
+	back, err := eventFromPB(&pb.Event{Type: pb.EventType_EVENT_TYPE_START, Executable: "x"})
+	if err != nil || back.Size != 0 || back.EvidencePath != "" {
+		t.Errorf("old host's event: %+v, %v", back, err)
+	}
+}
+
 // TestDecodeDetectionsRefusesBadIndexes: the host uses no verdict of an
 // answer it cannot trust, and says why.
 func TestDecodeDetectionsRefusesBadIndexes(t *testing.T) {

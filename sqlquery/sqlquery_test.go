@@ -579,3 +579,41 @@ func TestRealTables(t *testing.T) {
 		t.Errorf("join rows = %v, want %v", rows, wantRows)
 	}
 }
+
+// TestEvidenceColumns: size is an integer (NULL when unknown, as for every
+// log) and evidence_path text, in SQL and in each output format; a path
+// with a control character is escaped like any other text.
+func TestEvidenceColumns(t *testing.T) {
+	st := store.New(store.Options{})
+	sum := strings.Repeat("5e", 32)
+	base := detector.Detection{Event: detector.Event{Time: time.Unix(1700000000, 0), Type: detector.TypeStart, Source: "ebpf",
+		Executable: "/home/a/thinclient_drives/C:/x"}, Form: detector.FormXrdp, RuleID: detector.RuleID}
+	d := base
+	d.PID, d.SHA256, d.Size, d.EvidencePath = 1, sum, 4096, "/ev/\x1b[2J"+sum
+	st.Add(d)
+	d = base
+	d.PID = 2
+	st.Add(d)
+	db := openTest(t, tables.Executions(st))
+	cols, rows, err := db.Query(context.Background(), "SELECT pid, typeof(size), size, evidence_path FROM tsclient_executions ORDER BY pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{int64(1), "integer", int64(4096), "/ev/\x1b[2J" + sum}, {int64(2), "null", nil, ""}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("rows = %v, want %v", rows, want)
+	}
+	for f, w := range map[Format]string{
+		FormatJSON:  `"size": 4096, "evidence_path": "/ev/\u001b[2J` + sum + `"}`,
+		FormatCSV:   `1,integer,4096,/ev/\x1b[2J` + sum,
+		FormatTable: `| 1   | integer      | 4096 | /ev/\x1b[2J` + sum,
+	} {
+		var b strings.Builder
+		if err := Write(&b, f, cols, rows, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), w) || strings.Contains(b.String(), "\x1b") {
+			t.Errorf("%s output lacks %q or holds a raw escape:\n%s", f, w, b.String())
+		}
+	}
+}

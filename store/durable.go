@@ -586,8 +586,9 @@ func (s *Store) Hold(d detector.Detection) (id int64, ok bool) {
 }
 
 // Release makes the held row id visible, after update (if not nil) has
-// filled fields that were not known when it was held; fields that make up
-// its identity must not change. The row gets the next eid now, so eids
+// filled fields that were not known when it was held (the evidence:
+// SHA256, Size, EvidencePath); an update that changes a field of its
+// identity (IdentOf) is ignored and the row released as held. The row gets the next eid now, so eids
 // stay in the order rows become visible. It reports false for an unknown
 // id.
 func (s *Store) Release(id int64, update func(*detector.Detection)) bool {
@@ -601,8 +602,14 @@ func (s *Store) Release(id int64, update func(*detector.Detection)) bool {
 	if update != nil {
 		d := r.Detection
 		update(&d)
-		r.Detection, r.Truncated = compact(d)
-		r.size = int32(sizeOf(&r.Detection))
+		// The row keeps the identity it was held (and deduplicated) under:
+		// an update that would change it is not applied.
+		if IdentOf(&d) == IdentOf(&r.Detection) {
+			var cut bool
+			r.Detection, cut = compact(d)
+			r.Truncated = r.Truncated || cut
+			r.size = int32(sizeOf(&r.Detection))
+		}
 	}
 	r.Added = s.now() // visible from now: expiry counts from here
 	r.EID = s.nextEID

@@ -217,7 +217,8 @@ func TestHoldAndRelease(t *testing.T) {
 	if len(hs) != 1 || hs[0].ID != id || hs[0].Detection.PID != 2 {
 		t.Fatalf("held after restart: %+v", hs)
 	}
-	if !s.Release(id, func(d *detector.Detection) { d.SHA256 = "feed" }) || s.Release(id, nil) {
+	ev := "/var/lib/tsclientwatch/evidence/" + strings.Repeat("fe", 32)
+	if !s.Release(id, func(d *detector.Detection) { d.SHA256, d.Size, d.EvidencePath = "feed", 1<<33, ev }) || s.Release(id, nil) {
 		t.Fatal("Release: want true once, then false")
 	}
 	syncStore(t, s)
@@ -232,8 +233,40 @@ func TestHoldAndRelease(t *testing.T) {
 	if hs := s.HeldRows(); len(hs) != 0 {
 		t.Errorf("still held after release and restart: %+v", hs)
 	}
-	if rs := rowsOf(t, s, Filter{MinEID: 3}); len(rs) != 1 || rs[0].SHA256 != "feed" {
+	if rs := rowsOf(t, s, Filter{MinEID: 3}); len(rs) != 1 || rs[0].SHA256 != "feed" || rs[0].Event.Size != 1<<33 || rs[0].EvidencePath != ev {
 		t.Errorf("released row after restart: %+v", rs)
+	}
+}
+
+// TestReleaseKeepsIdentity: an update that would change what identifies
+// the held row (its pid, path, time...) is not applied; the evidence
+// fields are, in memory as on disk.
+func TestReleaseKeepsIdentity(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"", t.TempDir()} {
+		s := New(Options{})
+		if dir != "" {
+			s = openAt(t, dir, Options{})
+		}
+		d := userDet("alice", 7)
+		id, ok := s.Hold(d)
+		if !ok {
+			t.Fatal("Hold refused a new detection")
+		}
+		s.Release(id, func(d *detector.Detection) { d.PID, d.SHA256 = 8, "beef" })
+		d9 := userDet("alice", 9)
+		id9, _ := s.Hold(d9)
+		s.Release(id9, func(d *detector.Detection) { d.SHA256, d.Size = "cafe", 12 })
+		if dir != "" {
+			syncStore(t, s)
+		}
+		rs := rowsOf(t, s, Filter{})
+		if len(rs) != 2 || rs[0].PID != 7 || rs[0].SHA256 != "" || rs[1].SHA256 != "cafe" || rs[1].Event.Size != 12 {
+			t.Errorf("store %q: rows %+v", dir, rs)
+		}
+		if dir != "" {
+			closeStore(t, s)
+		}
 	}
 }
 

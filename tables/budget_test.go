@@ -112,3 +112,36 @@ func TestGenerateMarksRead(t *testing.T) {
 		t.Errorf("Unread = %d after a query returned 2 of 5 rows, want 3", st.Unread)
 	}
 }
+
+// TestRowOverheadCoversNumbers: store.RowOverhead, what a row costs
+// besides its strings, covers the column names, framing and the widest
+// numbers of a tsclient_executions row, so the store's byte budget bounds
+// the reply however many columns later issues add.
+func TestRowOverheadCoversNumbers(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	var d detector.Detection
+	d.Time = time.Unix(-1<<40, 0) // the widest time a log can carry that fits a reply
+	d.PID, d.ParentPID = -1<<62, -1<<62
+	d.LogonID, d.SessionID, d.LogonTime = 1<<63, detector.SessionOf(1<<32-1), -1<<62
+	d.Size = 1<<63 - 1
+	d.PathTruncated = true
+	s.Add(d)
+	var row map[string]string
+	var size int64
+	s.Scan(context.Background(), store.Filter{}, func(r *store.Row) bool {
+		row, size = executionRow(r), r.Size()
+		return false
+	})
+	if row == nil {
+		t.Fatal("no row stored")
+	}
+	strs := 0
+	for _, k := range []string{"path", "cmdline", "cwd", "parent_path", "username", "hostname", "sha256", "client_drive",
+		"share_path", "form", "source", "fs_type", "client_name", "client_address", "attribution", "evidence_path"} {
+		strs += len(row[k])
+	}
+	if n := ReplyBytes(row) - strs; int64(n) > store.RowOverhead || size < int64(n) {
+		t.Errorf("a row without strings takes %d reply bytes; store.RowOverhead is %d, the row counts %d", n, store.RowOverhead, size)
+	}
+}

@@ -55,6 +55,8 @@ func Executions(s *store.Store) Table {
 		table.TextColumn("client_address", withDesc("Address of that RDP client as the source wrote it (LOCAL, -, loopback kept); empty when unknown")),
 		table.BigIntColumn("logon_time", withDesc("When the logon session began, Unix seconds; NULL when no source tells")),
 		table.TextColumn("attribution", withDesc("Where client_name and client_address came from: event, 4624, 4778, lsm, wts, xrdp; empty when no client is known")),
+		table.BigIntColumn("size", withDesc("Size in bytes of the executable as read when it ran (live sources, docs/evidence.md); NULL when unknown")),
+		table.TextColumn("evidence_path", withDesc("The private copy of the executable kept in evidence.dir, named by its SHA-256; empty when none was kept")),
 	}
 	return Table{
 		Name:        ExecutionsName,
@@ -180,6 +182,8 @@ func executionRow(r *store.Row) map[string]string {
 		"client_address": r.ClientAddress,
 		"logon_time":     optionalInt(r.LogonTime),
 		"attribution":    r.Attribution,
+		"size":           optionalInt(r.Event.Size), // r.Size() is the row's cost in the store
+		"evidence_path":  r.EvidencePath,
 	}
 }
 

@@ -68,6 +68,17 @@ type SourceStatus struct {
 	// Cursor describes where the source resumed or stands: a file's
 	// offset, the last record id, a bookmark.
 	Cursor string
+
+	// Evidence counters, on the row of Type "evidence" only (package
+	// evidence, docs/evidence.md): programs read and hashed, copies kept,
+	// programs over evidence.max_file_bytes, reads abandoned after
+	// evidence.timeout, reads that failed, copies evicted for
+	// evidence.max_dir_bytes, detections released without evidence (the
+	// queue was full, not a regular file, ...), detections waiting now,
+	// and abandoned reads still stuck in the kernel.
+	EvidenceRead, EvidenceKept, EvidenceTooLarge, EvidenceTimedOut int64
+	EvidenceFailed, EvidenceEvicted, EvidenceReleased              int64
+	EvidenceWaiting, EvidenceHung                                  int64
 }
 
 // StoreStatus describes s as a status row, the way osquery_events reports
@@ -147,6 +158,15 @@ func Status(f func() []SourceStatus) Table {
 		table.BigIntColumn("gap_start", withDesc("Live sources: start of the latest window not watched (the last moment all was seen before a restart), Unix seconds; 0 if none")),
 		table.BigIntColumn("gap_end", withDesc("Live sources: end of that window (watching resumed), Unix seconds; 0 if none")),
 		table.TextColumn("cursor", withDesc("Where the source stands or resumed: file offset, last record id, bookmark")),
+		table.BigIntColumn("evidence_read", withDesc("Evidence only: programs of live detections read and hashed")),
+		table.BigIntColumn("evidence_kept", withDesc("Evidence only: copies written to evidence.dir")),
+		table.BigIntColumn("evidence_too_large", withDesc("Evidence only: programs over evidence.max_file_bytes (detected, sized, neither hashed nor copied)")),
+		table.BigIntColumn("evidence_timed_out", withDesc("Evidence only: reads abandoned after evidence.timeout (a hung client drive, a FIFO)")),
+		table.BigIntColumn("evidence_failed", withDesc("Evidence only: reads that failed (the program was gone or unreadable)")),
+		table.BigIntColumn("evidence_evicted", withDesc("Evidence only: copies removed, oldest first, to stay within evidence.max_dir_bytes")),
+		table.BigIntColumn("evidence_released", withDesc("Evidence only: detections shown without evidence (queue full, not a regular file, collector closed)")),
+		table.BigIntColumn("evidence_waiting", withDesc("Evidence only: detections waiting for their evidence now (not yet in tsclient_executions)")),
+		table.BigIntColumn("evidence_hung", withDesc("Evidence only: abandoned reads still stuck in the kernel")),
 	}
 	gen := func(ctx context.Context, _ table.QueryContext) ([]map[string]string, error) {
 		if f == nil {
@@ -188,35 +208,44 @@ func statusRow(s *SourceStatus) map[string]string {
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	return map[string]string{
-		"type":            escape.Text(s.Type),
-		"target":          escape.Text(s.Target),
-		"state":           escape.Text(s.State),
-		"started":         i(started),
-		"events_read":     i(s.EventsRead),
-		"detections":      i(s.Detections),
-		"dropped":         i(s.Dropped),
-		"errors":          i(s.Errors),
-		"last_error":      escape.Text(s.LastError),
-		"dropped_cap":     i(s.DroppedCap),
-		"dropped_expired": i(s.DroppedExpired),
-		"max_events":      i(s.MaxEvents),
-		"expiry":          i(s.ExpirySeconds),
-		"restarts":        i(s.Restarts),
-		"lost_buffers":    i(s.LostBuffers),
-		"warning":         escape.Text(s.Warning),
-		"dropped_bytes":   i(s.DroppedBytes),
-		"dropped_unread":  i(s.DroppedUnread),
-		"unread":          i(s.Unread),
-		"bytes":           i(s.Bytes),
-		"max_bytes":       i(s.MaxBytes),
-		"truncated":       i(s.Truncated),
-		"duplicates":      i(s.Duplicates),
-		"persistence":     escape.Text(s.Persistence),
-		"state_path":      escape.Text(s.StatePath),
-		"unpersisted":     i(s.Unpersisted),
-		"loaded":          i(s.Loaded),
-		"gap_start":       i(unix(s.GapStart)),
-		"gap_end":         i(unix(s.GapEnd)),
-		"cursor":          escape.Text(s.Cursor),
+		"type":               escape.Text(s.Type),
+		"target":             escape.Text(s.Target),
+		"state":              escape.Text(s.State),
+		"started":            i(started),
+		"events_read":        i(s.EventsRead),
+		"detections":         i(s.Detections),
+		"dropped":            i(s.Dropped),
+		"errors":             i(s.Errors),
+		"last_error":         escape.Text(s.LastError),
+		"dropped_cap":        i(s.DroppedCap),
+		"dropped_expired":    i(s.DroppedExpired),
+		"max_events":         i(s.MaxEvents),
+		"expiry":             i(s.ExpirySeconds),
+		"restarts":           i(s.Restarts),
+		"lost_buffers":       i(s.LostBuffers),
+		"warning":            escape.Text(s.Warning),
+		"dropped_bytes":      i(s.DroppedBytes),
+		"dropped_unread":     i(s.DroppedUnread),
+		"unread":             i(s.Unread),
+		"bytes":              i(s.Bytes),
+		"max_bytes":          i(s.MaxBytes),
+		"truncated":          i(s.Truncated),
+		"duplicates":         i(s.Duplicates),
+		"persistence":        escape.Text(s.Persistence),
+		"state_path":         escape.Text(s.StatePath),
+		"unpersisted":        i(s.Unpersisted),
+		"loaded":             i(s.Loaded),
+		"gap_start":          i(unix(s.GapStart)),
+		"gap_end":            i(unix(s.GapEnd)),
+		"cursor":             escape.Text(s.Cursor),
+		"evidence_read":      i(s.EvidenceRead),
+		"evidence_kept":      i(s.EvidenceKept),
+		"evidence_too_large": i(s.EvidenceTooLarge),
+		"evidence_timed_out": i(s.EvidenceTimedOut),
+		"evidence_failed":    i(s.EvidenceFailed),
+		"evidence_evicted":   i(s.EvidenceEvicted),
+		"evidence_released":  i(s.EvidenceReleased),
+		"evidence_waiting":   i(s.EvidenceWaiting),
+		"evidence_hung":      i(s.EvidenceHung),
 	}
 }

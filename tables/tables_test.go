@@ -191,6 +191,7 @@ func TestExecutionsRowContent(t *testing.T) {
 		"hostname": "ws1", "sha256": strings.Repeat("ab", 32), "client_drive": "c", "share_path": `\b.exe`,
 		"form": "kernel", "source": "sysmon", "fs_type": "", "path_truncated": "0", "truncated": "0",
 		"logon_id": "", "session_id": "", "client_name": "", "client_address": "", "logon_time": "", "attribution": "",
+		"size": "", "evidence_path": "",
 	}
 	if fmt.Sprint(rows[0]) != fmt.Sprint(want) {
 		t.Errorf("row = %v\nwant  %v", rows[0], want)
@@ -256,13 +257,42 @@ func TestExecutionsAttributionRow(t *testing.T) {
 	}
 }
 
+// TestExecutionsEvidenceRow: size and evidence_path as the evidence
+// collector fills them; an unknown size is NULL, not 0.
+func TestExecutionsEvidenceRow(t *testing.T) {
+	t.Parallel()
+	s := store.New(store.Options{})
+	d := detector.Detection{Event: detector.Event{Time: time.Unix(5000, 0), Type: detector.TypeStart, Source: "ebpf", PID: 1,
+		Executable: "/home/a/thinclient_drives/C:/x", SHA256: strings.Repeat("0f", 32), Size: 70 << 20,
+		EvidencePath: "/var/lib/tsclientwatch/evidence/" + strings.Repeat("0f", 32)},
+		Form: detector.FormXrdp, ClientDrive: "C:", SharePath: "/x", RuleID: detector.RuleID}
+	s.Add(d)
+	d.PID, d.SHA256, d.Size, d.EvidencePath = 2, "", 0, ""
+	s.Add(d)
+	tbl := Executions(s)
+	rows, st := call(t, tbl.Plugin(), QueryContext(tbl.Columns))
+	if st.Code != 0 || len(rows) != 2 {
+		t.Fatalf("status %+v, %d rows", st, len(rows))
+	}
+	for i, want := range []map[string]string{
+		{"sha256": strings.Repeat("0f", 32), "size": "73400320", "evidence_path": "/var/lib/tsclientwatch/evidence/" + strings.Repeat("0f", 32)},
+		{"sha256": "", "size": "", "evidence_path": ""},
+	} {
+		for k, v := range want {
+			if rows[i][k] != v {
+				t.Errorf("row %d: %s = %q, want %q", i, k, rows[i][k], v)
+			}
+		}
+	}
+}
+
 func TestExecutionsColumns(t *testing.T) {
 	t.Parallel()
 	tbl := Executions(store.New(store.Options{}))
 	want := "eid BIGINT, time BIGINT, pid BIGINT, parent BIGINT, path TEXT, cmdline TEXT, cwd TEXT, " +
 		"parent_path TEXT, username TEXT, hostname TEXT, sha256 TEXT, client_drive TEXT, share_path TEXT, form TEXT, source TEXT, " +
 		"fs_type TEXT, path_truncated INTEGER, truncated INTEGER, logon_id TEXT, session_id BIGINT, client_name TEXT, " +
-		"client_address TEXT, logon_time BIGINT, attribution TEXT"
+		"client_address TEXT, logon_time BIGINT, attribution TEXT, size BIGINT, evidence_path TEXT"
 	var got []string
 	for _, c := range tbl.Columns {
 		got = append(got, c.Name+" "+string(c.Type))
@@ -298,7 +328,8 @@ func TestStatus(t *testing.T) {
 	// storeOnly are the store's own columns, zero on a source row.
 	storeOnly := func(m map[string]string) map[string]string {
 		for _, k := range []string{"dropped_bytes", "dropped_unread", "unread", "bytes", "max_bytes", "truncated", "duplicates",
-			"unpersisted", "loaded", "gap_start", "gap_end"} {
+			"unpersisted", "loaded", "gap_start", "gap_end", "evidence_read", "evidence_kept", "evidence_too_large", "evidence_timed_out",
+			"evidence_failed", "evidence_evicted", "evidence_released", "evidence_waiting", "evidence_hung"} {
 			if _, ok := m[k]; !ok {
 				m[k] = "0"
 			}
@@ -344,6 +375,17 @@ func TestStatus(t *testing.T) {
 				"detections": "0", "dropped": "4", "errors": "2", "last_error": "etw: session ended without being asked to",
 				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "2", "lost_buffers": "3",
 				"warning": "another provider was enabled on this session from outside"}),
+		}},
+		{"evidence", func() []SourceStatus {
+			return []SourceStatus{{Type: "evidence", Target: "/var/lib/tsclientwatch/evidence", State: "running", Started: clock,
+				EvidenceRead: 9, EvidenceKept: 4, EvidenceTooLarge: 1, EvidenceTimedOut: 2, EvidenceFailed: 3, EvidenceEvicted: 5,
+				EvidenceReleased: 6, EvidenceWaiting: 7, EvidenceHung: 8}}
+		}, []map[string]string{
+			storeOnly(map[string]string{"type": "evidence", "target": "/var/lib/tsclientwatch/evidence", "state": "running", "started": "1700000000",
+				"events_read": "0", "detections": "0", "dropped": "0", "errors": "0", "last_error": "",
+				"dropped_cap": "0", "dropped_expired": "0", "max_events": "0", "expiry": "0", "restarts": "0", "lost_buffers": "0", "warning": "",
+				"evidence_read": "9", "evidence_kept": "4", "evidence_too_large": "1", "evidence_timed_out": "2", "evidence_failed": "3",
+				"evidence_evicted": "5", "evidence_released": "6", "evidence_waiting": "7", "evidence_hung": "8"}),
 		}},
 		// Review E9: file and mount names and decoder errors quoting log
 		// content are escaped before osquery sees them.

@@ -59,9 +59,9 @@ func runCLI(t *testing.T, stdin io.Reader, args ...string) result {
 // carry exactly the documented keys.
 func ndjsonLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
-	want := []string{"attribution", "client_address", "client_drive", "client_name", "cmdline", "cwd", "form", "fs_type", "hostname",
+	want := []string{"attribution", "client_address", "client_drive", "client_name", "cmdline", "cwd", "evidence_path", "form", "fs_type", "hostname",
 		"logon_id", "logon_time", "parent", "parent_path", "path", "path_truncated", "pid",
-		"rule_id", "session_id", "sha256", "share_path", "source", "time", "username"}
+		"rule_id", "session_id", "sha256", "share_path", "size", "source", "time", "username"}
 	var recs []map[string]any
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if line == "" {
@@ -148,6 +148,8 @@ func TestScanNDJSON(t *testing.T) {
 		// From the record itself (LogonId, TerminalSessionId, the time in
 		// LogonGuid); no session event names the client.
 		"logon_id": "0x7ab733", "session_id": 2.0, "client_name": "", "client_address": "", "logon_time": 1710369424.0, "attribution": "",
+		// Logs carry no size and scan keeps no copies (docs/evidence.md).
+		"size": nil, "evidence_path": "",
 	}
 	if !reflect.DeepEqual(recs[0], want) {
 		t.Fatalf("first detection\n got %v\nwant %v", recs[0], want)
@@ -558,5 +560,47 @@ func TestVersion(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "version", "extra"); r.code != exitError {
 		t.Errorf("version with an argument: exit %d, want %d", r.code, exitError)
+	}
+}
+
+// TestScanReadsNoProgram: scan takes sha256 from the log only. A record
+// whose executable exists on this host (an xrdp path under the test's
+// directory) is reported without reading it: no sha256, no size, no copy,
+// even with evidence.dir configured.
+func TestScanReadsNoProgram(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "home", "alice", "thinclient_drives", "C:", "tool")
+	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logged := strings.Repeat("ab", 32)
+	rec := func(pid int, exe, sum string) string {
+		hash := ""
+		if sum != "" {
+			hash = fmt.Sprintf(`,"hash":{"sha256":%q}`, sum)
+		}
+		return fmt.Sprintf(`{"@timestamp":"2024-03-12T09:41:07Z","event":{"type":["start"],"category":["process"]},"host":{"os":{"type":"linux"}},"process":{"pid":%d,"executable":%q%s}}`+"\n", pid, exe, hash)
+	}
+	logPath := filepath.Join(dir, "x.ndjson")
+	os.WriteFile(logPath, []byte(rec(1, exe, "")+rec(2, exe, logged)), 0o600)
+	evDir := filepath.Join(dir, "evidence")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfgPath, []byte("evidence:\n  dir: "+evDir+"\n"), 0o600)
+	r := runCLI(t, nil, "--config", cfgPath, "scan", "--format", "ndjson", logPath)
+	recs := ndjsonLines(t, r.stdout)
+	if r.code != exitOK || len(recs) != 2 {
+		t.Fatalf("code %d, %d detections; stderr %q", r.code, len(recs), r.stderr)
+	}
+	for i, want := range []string{"", logged} {
+		if recs[i]["sha256"] != want || recs[i]["size"] != nil || recs[i]["evidence_path"] != "" {
+			t.Errorf("detection %d: sha256 %v size %v evidence_path %v; want the log's sha256 %q and nothing read", i, recs[i]["sha256"], recs[i]["size"], recs[i]["evidence_path"], want)
+		}
+	}
+	if _, err := os.Stat(evDir); !os.IsNotExist(err) {
+		t.Errorf("scan touched evidence.dir: %v", err)
 	}
 }

@@ -53,6 +53,10 @@ type ndjsonRecord struct {
 	ClientAddress string  `json:"client_address"`
 	LogonTime     *int64  `json:"logon_time"`
 	Attribution   string  `json:"attribution"`
+	// Evidence (docs/evidence.md), live sources only: the executable's
+	// size when it ran (null when unknown) and its kept copy.
+	Size         *int64 `json:"size"`
+	EvidencePath string `json:"evidence_path"`
 }
 
 func toRecord(d *detector.Detection) ndjsonRecord {
@@ -74,6 +78,10 @@ func toRecord(d *detector.Detection) ndjsonRecord {
 	if d.LogonTime != 0 {
 		r.LogonTime = &d.LogonTime
 	}
+	if d.Size != 0 {
+		r.Size = &d.Size
+	}
+	r.EvidencePath = d.EvidencePath
 	return r
 }
 

@@ -646,7 +646,7 @@ type Event struct {
 	// instead of reading them as an ECS query sees them (1 host_os, 2 type,
 	// 4 executable). A strict-mode detector matches no event with a bit set.
 	Inferred uint32 `protobuf:"varint,18,opt,name=inferred,proto3" json:"inferred,omitempty"`
-	// escaped has bit (1 << n) set when string field n (7-16, 22, 23, 25) is
+	// escaped has bit (1 << n) set when string field n (7-16, 22, 23, 25, 29) is
 	// escaped as described above because its value is not valid UTF-8.
 	Escaped uint32 `protobuf:"varint,19,opt,name=escaped,proto3" json:"escaped,omitempty"`
 	// logon_id is the Windows logon session (LUID); 0 when unknown.
@@ -669,6 +669,11 @@ type Event struct {
 	// linked_logon_id is, on a logon event, the other logon of a UAC
 	// split-token pair (4624 TargetLinkedLogonId); 0 when none.
 	LinkedLogonId uint64 `protobuf:"varint,27,opt,name=linked_logon_id,json=linkedLogonId,proto3" json:"linked_logon_id,omitempty"`
+	// size is the executable's size in bytes; 0 when unknown.
+	Size int64 `protobuf:"varint,28,opt,name=size,proto3" json:"size,omitempty"`
+	// evidence_path is the host's private copy of the executable (named by
+	// its SHA-256); empty when none was kept.
+	EvidencePath  string `protobuf:"bytes,29,opt,name=evidence_path,json=evidencePath,proto3" json:"evidence_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +895,20 @@ func (x *Event) GetLinkedLogonId() uint64 {
 		return x.LinkedLogonId
 	}
 	return 0
+}
+
+func (x *Event) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Event) GetEvidencePath() string {
+	if x != nil {
+		return x.EvidencePath
+	}
+	return ""
 }
 
 type DetectRequest struct {
@@ -1139,7 +1158,7 @@ const file_detector_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.tsclientwatch.v1.ConfigR\x06config\"?\n" +
 	"\x11ConfigureResponse\x12*\n" +
-	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\x9e\a\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.tsclientwatch.v1.RuleR\x04rule\"\xd7\a\n" +
 	"\x05Event\x12!\n" +
 	"\ftime_seconds\x18\x01 \x01(\x03R\vtimeSeconds\x12\x1d\n" +
 	"\n" +
@@ -1175,7 +1194,9 @@ const file_detector_proto_rawDesc = "" +
 	"logon_time\x18\x18 \x01(\x03R\tlogonTime\x12 \n" +
 	"\vattribution\x18\x19 \x01(\tR\vattribution\x12F\n" +
 	"\x0esession_change\x18\x1a \x01(\x0e2\x1f.tsclientwatch.v1.SessionChangeR\rsessionChange\x12&\n" +
-	"\x0flinked_logon_id\x18\x1b \x01(\x04R\rlinkedLogonIdB\r\n" +
+	"\x0flinked_logon_id\x18\x1b \x01(\x04R\rlinkedLogonId\x12\x12\n" +
+	"\x04size\x18\x1c \x01(\x03R\x04size\x12#\n" +
+	"\revidence_path\x18\x1d \x01(\tR\fevidencePathB\r\n" +
 	"\v_session_id\"\\\n" +
 	"\rDetectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12/\n" +
