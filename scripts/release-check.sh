@@ -182,19 +182,31 @@ cmp -s "$work/msix/osquery/extensions/tsclientwatch.ext.exe" "$dist/fleet/tsclie
 ok "msi: x64;1033; tsclientwatch.ext.exe in ProgramFiles64Folder\\osquery\\extensions (64-bit component), CLI in ProgramFiles64Folder\\tsclientwatch; same bytes as the Fleet binary"
 
 # --- stamps and SBOM -------------------------------------------------------------
-# -trimpath keeps -ldflags out of "go version -m"; the stamp is checked through
-# --version above, the commit through Go's VCS stamp here.
-m=$(go version -m "$dist/fleet/tsclientwatch_linux.ext")
+# -trimpath keeps -ldflags out of "go version -m": the release's version,
+# commit and date are checked through --version (the -X stamp) and the
+# commit a second time through Go's own VCS stamp, on every shipped binary.
 stamp=$("$dist/fleet/tsclientwatch_linux.ext" --version)
-commit=$(sed -n 's/.*(commit \([0-9a-f]*\).*/\1/p' <<<"$stamp")
-wants=("CGO_ENABLED=0" "-trimpath=true")
-[ -n "$commit" ] && [ "$commit" != unknown ] && wants+=("vcs.revision=$commit")
-for want in "${wants[@]}"; do
-	grep -qF -- "$want" <<<"$m" || fail "go version -m fleet/tsclientwatch_linux.ext lacks $want:
+commit=$(sed -n 's/.*(commit \([0-9a-f]*\)\(+dirty\)\{0,1\}, built \([^,]*\),.*/\1/p' <<<"$stamp")
+built=$(sed -n 's/.*(commit [0-9a-f]*\(+dirty\)\{0,1\}, built \([^,]*\),.*/\2/p' <<<"$stamp")
+modified=false; [[ $stamp == *"+dirty, built"* ]] && modified=true
+[[ $commit =~ ^[0-9a-f]{40}$ ]] || fail "fleet/tsclientwatch_linux.ext --version names no commit: $stamp"
+n=0
+while IFS= read -r -d '' bin; do
+	m=$(go version -m "$bin") || fail "go version -m $bin"
+	for want in "build	CGO_ENABLED=0" "build	-trimpath=true" "build	vcs=git" "build	vcs.revision=$commit" \
+		"build	vcs.time=$built" "build	vcs.modified=$modified"; do
+		grep -qF -- "$want" <<<"$m" || fail "go version -m ${bin#"$dist"/} lacks '$want' (built in a git worktree? Go stamps VCS information only where .git is a directory):
 $m"
-done
+	done
+	# a pseudo-version naming the commit, or the tag of a release
+	grep -qE "^[[:space:]]+mod[[:space:]]+github.com/tsclientwatch/tsclientwatch[[:space:]]+(v[^[:space:]]*-${commit:0:12}|v${version//./\\.})([+.]dirty)?[[:space:]]*\$" <<<"$m" ||
+		fail "go version -m ${bin#"$dist"/}: the main module's version is not the commit's pseudo-version: $(grep -E '^[[:space:]]+mod' <<<"$m")"
+	n=$((n + 1))
+done < <(mkdir -p "$work/lin" && tar -C "$work/lin" -xzf "$dist/tsclientwatch_${version}_linux_amd64.tar.gz" &&
+	find "$dist/fleet" "$work/lin" "$work/win" -type f \( -name 'tsclientwatch*.ext*' -o -name tsclientwatch -o -name 'tsclientwatch*.exe' -o -name tsclientwatch-plugin \) -print0 | sort -z)
+[ "$n" = 11 ] || fail "go version -m checked $n binaries, want 11 (5 Fleet, 3 linux/amd64, 3 windows/amd64)"
 grep -aqF "$version" "$dist/fleet/tsclientwatch_linux.ext" || fail "the version string is not in the binary"
-ok "fleet/tsclientwatch_linux.ext: --version '$stamp'; go version -m: ${wants[*]}"
+ok "--version '$stamp'; go version -m on $n binaries: CGO_ENABLED=0, -trimpath=true, vcs.revision=$commit, vcs.time=$built, vcs.modified=$modified, pseudo-version of ${commit:0:12}"
 for f in "$dist"/sbom/*.cdx.json; do
 	jq -e --arg v "$version" '.bomFormat == "CycloneDX" and (.components | length) > 0' "$f" >/dev/null || fail "$f is not a CycloneDX SBOM with components"
 done

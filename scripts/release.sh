@@ -95,6 +95,19 @@ trap 'rm -rf "$work"' EXIT
 rm -rf "$dist"
 mkdir -p "$dist/fleet" "$dist/sbom"
 
+# cmd/go records the commit in each binary (vcs.revision, vcs.time,
+# vcs.modified and a pseudo-version, shown by "go version -m") only where .git
+# is a directory: in a git worktree (.git is a file) it silently records
+# nothing. Build a worktree's commit from a clone, so every checkout of a
+# commit gives the same bytes.
+if [ -f "$root/.git" ]; then
+	[ -z "$dirty" ] || die "$root is a git worktree with uncommitted changes, where Go records no VCS information: commit them (or build from a clone)"
+	say "git worktree: building commit ${commit:0:12} from a clone (Go stamps VCS information only where .git is a directory)"
+	{ git clone -q --no-checkout "$root" "$work/src" && git -C "$work/src" checkout -q --detach "$commit"; } || die "cannot clone $root at $commit"
+	root=$work/src
+	cd "$root"
+fi
+
 # --- binaries ----------------------------------------------------------------
 pkg=github.com/tsclientwatch/tsclientwatch/internal/version
 ldflags="-s -w -X $pkg.version=$version -X $pkg.commit=$commit -X $pkg.date=$builddate"
