@@ -3,8 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/tsclientwatch/tsclientwatch/internal/privdir"
 )
 
 // ErrUnsafeDir is wrapped by the error Open returns for a state directory
@@ -16,33 +16,13 @@ var ErrUnsafeDir = errors.New("unsafe state directory")
 // on Windows SYSTEM and Administrators only), and refuses an existing one
 // that another user owns or others can write: whoever can write it can
 // replace the database, and with it the detections osquery is told about
-// and the positions reading resumes from.
+// and the positions reading resumes from. The rule is package privdir's,
+// shared with the evidence directory.
 func prepareDir(dir string) (string, error) {
-	if dir == "" {
-		return "", errors.New("state directory: no path given")
+	abs, err := privdir.Prepare(dir, "state directory")
+	var unsafe *privdir.UnsafeError
+	if errors.As(err, &unsafe) {
+		return "", fmt.Errorf("%w %s: %v", ErrUnsafeDir, unsafe.Dir, unsafe.Reason)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	if err := makeDir(abs); err != nil {
-		return "", fmt.Errorf("create state directory %s: %w", abs, err)
-	}
-	// Check what the path leads to: an administrator may keep the state on
-	// another disk through a symbolic link.
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", fmt.Errorf("state directory %s: %w", abs, err)
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return "", fmt.Errorf("state directory %s: %w", abs, err)
-	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("state directory %s: %s is not a directory", abs, real)
-	}
-	if err := checkDir(real, fi); err != nil {
-		return "", fmt.Errorf("%w %s: %v", ErrUnsafeDir, abs, err)
-	}
-	return abs, nil
+	return abs, err
 }

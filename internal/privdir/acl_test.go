@@ -1,11 +1,11 @@
-package state
+package privdir
 
 import (
 	"strings"
 	"testing"
 )
 
-// TestCheckDirSDDL runs the Windows rule for the state directory on
+// TestCheckDirSDDL runs the Windows rule for a private directory on
 // descriptors as Windows writes them (SDDL), wherever the tests run.
 func TestCheckDirSDDL(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package state
+package privdir
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"github.com/tsclientwatch/tsclientwatch/internal/safefile"
 )
 
-// dirSDDL is the security descriptor a new state directory gets on
+// dirSDDL is the security descriptor a new private directory gets on
 // Windows: inheritance from %ProgramData% cut (P), full control for
 // SYSTEM, Administrators and the running user (SYSTEM itself under
 // osqueryd) on the directory and everything created in it (OICI), nobody
@@ -19,7 +19,7 @@ func dirSDDL(user string) string {
 	return s
 }
 
-// Access mask bits that let a holder change the state directory or a file
+// Access mask bits that let a holder change the directory or a file
 // in it: add, delete or rename entries, write data, change permissions or
 // owner.
 const (
@@ -46,10 +46,10 @@ const (
 	sidOwnerRights  = "S-1-3-4"
 )
 
-// checkDirSDDL is the Windows rule for the state directory itself, stricter
+// checkDirSDDL is the Windows rule for the private directory itself, stricter
 // than safefile's rule for the directories above a file: owned by SYSTEM,
 // Administrators, TrustedInstaller or this process's user, a DACL, and no
-// allow entry, inheritable ones included (they pass to the database file
+// allow entry, inheritable ones included (they pass to the files
 // created in it), that lets anyone else write, add, delete or rename
 // anything, or change permissions.
 func checkDirSDDL(sddl, user string) error {
