@@ -42,6 +42,9 @@ type Options struct {
 	// uid 0 until Release (or the end of the test): the watcher's own
 	// requests, never the exec'ing user's.
 	StallRoot bool
+	// StallRead makes the daemon hold every READ from uid 0 until Release
+	// (or the end of the test): a client drive whose reads never return.
+	StallRead bool
 	// Subtype names the filesystem in mountinfo: "fuse.<Subtype>";
 	// "testfuse" when empty.
 	Subtype string
@@ -69,8 +72,8 @@ func New(t testing.TB, src, dir string, o Options) *Mount {
 	m := &Mount{Dir: dir, release: make(chan struct{})}
 	one := time.Second
 	raw := fs.NewNodeFS(root, &fs.Options{EntryTimeout: &one, AttrTimeout: &one})
-	if o.StallRoot {
-		raw = &staller{RawFileSystem: raw, m: m}
+	if o.StallRoot || o.StallRead {
+		raw = &staller{RawFileSystem: raw, m: m, root: o.StallRoot, read: o.StallRead}
 	}
 	dev, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -84,9 +87,13 @@ func New(t testing.TB, src, dir string, o Options) *Mount {
 		unix.Close(dev)
 		t.Fatalf("testfuse: mount %s: %v", dir, err)
 	}
-	srv, err := fuse.NewServer(raw, "/dev/fd/"+strconv.Itoa(dev), &fuse.MountOptions{
-		Name: o.Subtype, MaxBackground: 64, DisableXAttrs: true,
-	})
+	mo := &fuse.MountOptions{Name: o.Subtype, MaxBackground: 64, DisableXAttrs: true}
+	if o.StallRead {
+		// As root, the loopback hands the kernel the backing file
+		// (passthrough), and reads would never reach the daemon.
+		mo.DisabledCapabilities = fuse.CAP_PASSTHROUGH
+	}
+	srv, err := fuse.NewServer(raw, "/dev/fd/"+strconv.Itoa(dev), mo)
 	if err != nil {
 		unix.Unmount(dir, unix.MNT_DETACH)
 		unix.Close(dev)
@@ -185,10 +192,11 @@ func abort(conn string) error {
 	return os.WriteFile(filepath.Join(ctl, conn, "abort"), []byte("1"), 0o200)
 }
 
-// staller holds root's OPEN and STATFS.
+// staller holds root's OPEN and STATFS (root), or READ (read).
 type staller struct {
 	fuse.RawFileSystem
-	m *Mount
+	m          *Mount
+	root, read bool
 }
 
 func (s *staller) hold(h *fuse.InHeader) {
@@ -200,13 +208,24 @@ func (s *staller) hold(h *fuse.InHeader) {
 }
 
 func (s *staller) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	s.hold(&in.InHeader)
+	if s.root {
+		s.hold(&in.InHeader)
+	}
 	return s.RawFileSystem.Open(cancel, in, out)
 }
 
 func (s *staller) StatFs(cancel <-chan struct{}, in *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
-	s.hold(in)
+	if s.root {
+		s.hold(in)
+	}
 	return s.RawFileSystem.StatFs(cancel, in, out)
+}
+
+func (s *staller) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	if s.read {
+		s.hold(&in.InHeader)
+	}
+	return s.RawFileSystem.Read(cancel, in, buf)
 }
 
 // Mkdir makes a directory usable as a mount point or source below a
