@@ -17,10 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
 	"github.com/tsclientwatch/tsclientwatch/source"
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 const nobody = 65534

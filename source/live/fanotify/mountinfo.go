@@ -13,7 +13,7 @@ import (
 	"slices"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 )
 
 // DefaultFSTypes are the filesystem types (as mountinfo spells them) that

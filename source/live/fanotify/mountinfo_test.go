@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 )
 
 const sample = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -20,7 +20,7 @@ const sample = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 `
 
 func TestSelect(t *testing.T) {
-	// The parser's own tests are in source/live/internal/mountinfo.
+	// The parser's own tests are in internal/mountinfo.
 	ms, err := mountinfo.Parse(strings.NewReader(sample), "mountinfo")
 	if err != nil {
 		t.Fatal(err)

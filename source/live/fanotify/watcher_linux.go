@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 	"github.com/tsclientwatch/tsclientwatch/source"
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
 )
 
 const mountinfoPath = "/proc/self/mountinfo"

@@ -3,7 +3,7 @@ package xrdp
 import (
 	"strings"
 
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 )
 
 // chansrv reports whether m is a client-drive mount of xrdp's chansrv,

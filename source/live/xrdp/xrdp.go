@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 )
 
 // Defaults of Options.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tsclientwatch/tsclientwatch/detector"
-	"github.com/tsclientwatch/tsclientwatch/source/live/internal/mountinfo"
+	"github.com/tsclientwatch/tsclientwatch/internal/mountinfo"
 )
 
 // host is a directory laid out like a Linux host running xrdp: alice
@@ -284,7 +284,7 @@ func TestParseUtmp(t *testing.T) {
 }
 
 // TestChansrvMounts: which mounts count as chansrv's, and which mount
-// holds a path. (The parser's own tests are in source/live/internal/mountinfo.)
+// holds a path. (The parser's own tests are in internal/mountinfo.)
 func TestChansrvMounts(t *testing.T) {
 	ms, err := mountinfo.Parse(strings.NewReader("61 22 0:52 / /home/a\\040b/thinclient_drives rw - fuse.xrdp-chansrv xrdp-chansrv rw,user_id=1000,group_id=1000\n"+
 		"63 22 0:54 / /home/c/thinclient_drives rw - fuse xrdp-chansrv rw,user_id=1001\n"+

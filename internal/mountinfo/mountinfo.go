@@ -1,6 +1,7 @@
 // Package mountinfo parses /proc/<pid>/mountinfo (proc(5)), for the live
-// watchers that find client-drive mounts in it (fanotify, to mark them) and
-// the xrdp attribution (to find the mount a program ran from and its owner).
+// watchers that find client-drive mounts in it (fanotify, to mark them), the
+// xrdp attribution (to find the mount a program ran from and its owner) and
+// the evidence reader (to read a FUSE mount that lets only its owner in).
 // Mount points are named by the RDP client's user, so they are unescaped
 // exactly as the kernel escaped them and never interpreted further.
 package mountinfo
