@@ -36,6 +36,12 @@
 //     says; fstat before and after (size, mtime, ctime) and a short read
 //     tell a file that changed while read: its hash is of what was read,
 //     and Result.Changed says so.
+//   - Linux, a FUSE mount without allow_other (xrdp's): root may not enter
+//     it, not even through /proc/<pid>/exe, and may not fstat a descriptor
+//     passed to it. The read is then done by a short-lived copy of this
+//     binary running as the mount's owner (from mountinfo), with the same
+//     rules, streaming state and content back on pipes; it is killed when
+//     its request is settled, so such a read never stays stuck here.
 //   - Windows: the NT path the kernel reports is turned into a Win32 one
 //     (WindowsPath) and opened with CreateFile and
 //     FILE_FLAG_OPEN_REPARSE_POINT (a final reparse point is not

@@ -231,8 +231,9 @@ type request struct {
 	state atomic.Uint32
 	// abort is closed when the request is settled from outside the job
 	// (deadline, Close): the worker stops waiting, the job stops reading.
-	abort chan struct{}
-	size  atomic.Int64 // fstat size, once known
+	abort    chan struct{}
+	size     atomic.Int64 // fstat size, once known
+	maxBytes int64        // max_file_bytes
 
 	mu  sync.Mutex
 	job *job // the read, once a worker started it
@@ -276,7 +277,7 @@ func (c *Collector) Submit(req Request, done func(Result)) bool {
 		go done(Result{Outcome: Failed, Err: fmt.Errorf("evidence for %s: %w", req.Path, ErrClosed)})
 		return true
 	}
-	r := &request{Request: req, done: done, deadline: time.Now().Add(c.cfg.Timeout), abort: make(chan struct{})}
+	r := &request{Request: req, done: done, deadline: time.Now().Add(c.cfg.Timeout), abort: make(chan struct{}), maxBytes: c.cfg.MaxFileBytes}
 	c.waiting.Add(1)
 	r.timer = time.AfterFunc(c.cfg.Timeout, func() { c.expire(r) })
 	select {

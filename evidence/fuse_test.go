@@ -3,11 +3,17 @@
 package evidence
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
@@ -23,14 +29,89 @@ func fuseMount(t *testing.T, o testfuse.Options, files map[string][]byte) *testf
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		testdir.SkipOutsideCI(t, "a FUSE mount needs /dev/fuse: %v", err)
 	}
-	root := t.TempDir()
-	src, dir := filepath.Join(root, "src"), filepath.Join(root, "thinclient_drives")
-	testfuse.Mkdir(t, src, 0, 0)
-	testfuse.Mkdir(t, dir, 0, 0)
+	// Traversable by the mount's owner, who may not be root.
+	root, err := os.MkdirTemp("", "evidfuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	uid := int(o.Owner)
+	src, dir := filepath.Join(root, "src"), filepath.Join(root, "home", "bob", "thinclient_drives")
+	testfuse.Mkdir(t, src, uid, uid)
+	testfuse.Mkdir(t, dir, uid, uid)
 	for name, b := range files {
-		writeFile(t, filepath.Join(src, name), b)
+		p := filepath.Join(src, name)
+		testfuse.Mkdir(t, filepath.Dir(p), uid, uid)
+		if b == nil {
+			if err := unix.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(p, uid, uid)
 	}
 	return testfuse.New(t, src, dir, o)
+}
+
+// nobody owns the client-drive mounts of the owner-only tests.
+const nobody = 65534
+
+// TestOwnerOnlyMount: a FUSE mount without allow_other (xrdp's) refuses
+// root; the program is read by a helper running as the mount's owner,
+// through its path or its /proc/<pid>/exe, and a FIFO there is still
+// never read.
+func TestOwnerOnlyMount(t *testing.T) {
+	t.Parallel()
+	prog, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fuseMount(t, testfuse.Options{Owner: nobody, Group: nobody, Subtype: "xrdp-chansrv"},
+		map[string][]byte{"C:/tool": prog, "C:/fifo": nil})
+	tool := filepath.Join(m.Dir, "C:", "tool")
+	if _, err := os.Stat(tool); !errors.Is(err, os.ErrPermission) {
+		t.Fatalf("root may enter the owner-only mount (%v): the test shows nothing", err)
+	}
+	cmd := exec.Command(tool, "600")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, tt := range []struct {
+		name string
+		req  Request
+		from string
+	}{
+		{"path", Request{Path: tool}, tool + " (read as uid 65534)"},
+		{"pid", Request{PID: int64(cmd.Process.Pid), Path: tool}, "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/exe -> " + tool + " (read as uid 65534)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := hashOnly()
+			cfg.MaxFileBytes = 64 << 20
+			cfg.Dir = filepath.Join(t.TempDir(), "evidence")
+			c := newCollector(t, cfg)
+			r := get(t, c, tt.req)
+			if r.Outcome != Hashed || r.SHA256 != sum(prog) || r.Changed {
+				t.Fatalf("%+v, want %s", r, sum(prog))
+			}
+			if s := readSidecar(t, r.EvidencePath); s.ReadFrom != tt.from {
+				t.Errorf("read_from %q, want %q", s.ReadFrom, tt.from)
+			}
+		})
+	}
+	c := newCollector(t, hashOnly())
+	r := get(t, c, Request{Path: filepath.Join(m.Dir, "C:", "fifo")})
+	if r.Outcome != NotRegular || !strings.Contains(r.Err.Error(), "is a FIFO, not a regular file: not read (as uid 65534 sees it)") {
+		t.Errorf("FIFO: %+v", r)
+	}
+	r = get(t, c, Request{Path: filepath.Join(m.Dir, "C:", "missing")})
+	if r.Outcome != Failed || !strings.Contains(r.Err.Error(), "no such file or directory") {
+		t.Errorf("missing: %+v", r)
+	}
 }
 
 // TestFUSE: a file on a FUSE mount is hashed as read through the mount.
@@ -56,6 +137,7 @@ func TestHungRead(t *testing.T) {
 	}{
 		{"read", testfuse.Options{StallRead: true}},
 		{"open", testfuse.Options{StallRoot: true}},
+		{"read as the owner", testfuse.Options{StallRead: true, Owner: nobody, Group: nobody}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +169,9 @@ func TestHungRead(t *testing.T) {
 			if k := c.Counters(); k.Hung != 1 || k.TimedOut != 1 || k.Read != 1 || k.Released != 1 || k.Waiting != 0 {
 				t.Errorf("counters %+v", k)
 			}
-			m.Release()
+			if tt.o.Owner == 0 {
+				m.Release()
+			} // else the owner's reader is killed when its request is settled: nothing stays stuck
 			waitFor(t, "the abandoned read to return", func() bool { return c.Counters().Hung == 0 })
 		})
 	}

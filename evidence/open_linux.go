@@ -103,7 +103,7 @@ func openPath(path string) (*os.File, error) {
 	case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.E2BIG):
 		pfd, err = walk(path, unix.O_PATH, unix.O_PATH)
 	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
-		return nil, &notRegularError{path, "reached through a symbolic link (not followed)"}
+		return nil, &notRegularError{path: path, what: "reached through a symbolic link (not followed)"}
 	case err != nil:
 		err = &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -116,7 +116,7 @@ func openPath(path string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.kind != "" {
-		return nil, &notRegularError{path, st.kind}
+		return nil, &notRegularError{path: path, what: st.kind}
 	}
 	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {

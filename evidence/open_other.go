@@ -21,3 +21,6 @@ func openExecutable(pid int64, path string) (*os.File, string, error) {
 	f, err := fileFromFD(fd, path)
 	return f, path, err
 }
+
+// openAsOwner: only Linux reads through the owner of a mount.
+func openAsOwner(_ *request, err error) (source, error) { return nil, err }

@@ -42,7 +42,7 @@ func walk(path string, dirFlags, lastFlags int) (int, error) {
 		fd, err := unix.Openat(dirfd, name, dirFlags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		unix.Close(dirfd)
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, &notRegularError{path, "reached through " + dir + ", a symbolic link or not a directory (not followed)"}
+			return -1, &notRegularError{path: path, what: "reached through " + dir + ", a symbolic link or not a directory (not followed)"}
 		}
 		if err != nil {
 			return -1, &fs.PathError{Op: "open", Path: dir, Err: err}
@@ -52,7 +52,7 @@ func walk(path string, dirFlags, lastFlags int) (int, error) {
 	fd, err := unix.Openat(dirfd, parts[len(parts)-1], lastFlags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	unix.Close(dirfd)
 	if errors.Is(err, unix.ELOOP) {
-		return -1, &notRegularError{path, "a symbolic link (not followed)"}
+		return -1, &notRegularError{path: path, what: "a symbolic link (not followed)"}
 	}
 	if err != nil {
 		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -105,7 +105,7 @@ func fileFromFD(fd int, name string) (*os.File, error) {
 	}
 	if st.kind != "" {
 		unix.Close(fd)
-		return nil, &notRegularError{name, st.kind}
+		return nil, &notRegularError{path: name, what: st.kind}
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)

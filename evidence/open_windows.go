@@ -39,7 +39,7 @@ func openExecutable(pid int64, path string) (*os.File, string, error) {
 	}
 	if st.kind != "" {
 		windows.CloseHandle(h)
-		return nil, "", &notRegularError{p, st.kind}
+		return nil, "", &notRegularError{path: p, what: st.kind}
 	}
 	return os.NewFile(uintptr(h), p), p, nil
 }
@@ -101,3 +101,6 @@ func statHandle(h windows.Handle) (fileState, error) {
 // syncDir: Windows cannot flush a directory handle; NTFS journals the
 // rename.
 func syncDir(string) error { return nil }
+
+// openAsOwner: only Linux reads through the owner of a mount.
+func openAsOwner(_ *request, err error) (source, error) { return nil, err }

@@ -23,9 +23,13 @@ type fileState struct {
 // not a regular file: it is never read.
 type notRegularError struct {
 	path, what string
+	msg        string // the whole message, when set (the owner reader's)
 }
 
 func (e *notRegularError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
 	return fmt.Sprintf("%s is %s, not a regular file: not read", e.path, e.what)
 }
 
@@ -35,6 +39,35 @@ var errNotKept = errors.New("copy not kept")
 
 // errAbandoned stops a read whose request was settled meanwhile.
 var errAbandoned = errors.New("abandoned")
+
+// source is an opened program: read at most once to its end, stat before
+// and after.
+type source interface {
+	io.Reader
+	from() string // what was opened, for errors and the sidecar
+	stat() (fileState, error)
+	Close() error
+}
+
+// localFile is a program this process opened itself.
+type localFile struct {
+	*os.File
+	name string
+}
+
+func (l localFile) from() string             { return l.name }
+func (l localFile) stat() (fileState, error) { return statFile(l.File) }
+
+// openSource opens r's program here, or, where this process may not
+// enter the program's filesystem, through a reader running as its owner
+// (Linux: a FUSE mount without allow_other).
+func openSource(r *request) (source, error) {
+	f, from, err := openExecutable(r.PID, r.Path)
+	if err == nil {
+		return localFile{f, from}, nil
+	}
+	return openAsOwner(r, err)
+}
 
 // gathered is what a read leaves for the copy: the synced temporary file
 // holding exactly the hashed bytes, and where they came from.
@@ -60,7 +93,7 @@ func (g *gathered) discard() {
 // filesystem likes; its caller runs it on a goroutine of its own.
 func (c *Collector) gather(r *request) (Result, *gathered) {
 	g := &gathered{}
-	f, from, err := openExecutable(r.PID, r.Path)
+	f, err := openSource(r)
 	if err != nil {
 		var nr *notRegularError
 		if errors.As(err, &nr) {
@@ -69,13 +102,14 @@ func (c *Collector) gather(r *request) (Result, *gathered) {
 		return Result{Outcome: Failed, Err: err}, g
 	}
 	defer f.Close()
+	from := f.from()
 	g.from = from
-	before, err := statFile(f)
+	before, err := f.stat()
 	if err != nil {
 		return Result{Outcome: Failed, Err: fmt.Errorf("stat %s: %w", from, err)}, g
 	}
 	if before.kind != "" {
-		return Result{Outcome: NotRegular, Err: &notRegularError{from, before.kind}}, g
+		return Result{Outcome: NotRegular, Err: &notRegularError{path: from, what: before.kind}}, g
 	}
 	r.size.Store(before.size)
 	g.fileSize = before.size
@@ -139,7 +173,7 @@ func (c *Collector) gather(r *request) (Result, *gathered) {
 			break
 		}
 	}
-	after, statErr := statFile(f)
+	after, statErr := f.stat()
 	changed := statErr != nil || n != before.size || after.size != before.size ||
 		after.mod != before.mod || after.change != before.change
 	if readErr != nil {

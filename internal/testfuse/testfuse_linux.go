@@ -42,8 +42,9 @@ type Options struct {
 	// uid 0 until Release (or the end of the test): the watcher's own
 	// requests, never the exec'ing user's.
 	StallRoot bool
-	// StallRead makes the daemon hold every READ from uid 0 until Release
-	// (or the end of the test): a client drive whose reads never return.
+	// StallRead makes the daemon hold every READ, whoever asks, until
+	// Release (or the end of the test): a client drive whose reads never
+	// return.
 	StallRead bool
 	// Subtype names the filesystem in mountinfo: "fuse.<Subtype>";
 	// "testfuse" when empty.
@@ -192,7 +193,7 @@ func abort(conn string) error {
 	return os.WriteFile(filepath.Join(ctl, conn, "abort"), []byte("1"), 0o200)
 }
 
-// staller holds root's OPEN and STATFS (root), or READ (read).
+// staller holds root's OPEN and STATFS (root), or every READ (read).
 type staller struct {
 	fuse.RawFileSystem
 	m          *Mount
@@ -203,6 +204,10 @@ func (s *staller) hold(h *fuse.InHeader) {
 	if h.Uid != 0 {
 		return
 	}
+	s.wait()
+}
+
+func (s *staller) wait() {
 	s.m.stalled.Add(1)
 	<-s.m.release
 }
@@ -223,7 +228,7 @@ func (s *staller) StatFs(cancel <-chan struct{}, in *fuse.InHeader, out *fuse.St
 
 func (s *staller) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
 	if s.read {
-		s.hold(&in.InHeader)
+		s.wait()
 	}
 	return s.RawFileSystem.Read(cancel, in, buf)
 }
