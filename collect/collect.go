@@ -14,7 +14,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +130,13 @@ type Options struct {
 	// each detection before it is stored (docs/attribution.md); nil
 	// means a tracker of the collector's own.
 	Tracker *session.Tracker
+	// Evidence says what is read of the program of each live detection
+	// (evidence.*, docs/evidence.md): such a detection is held in the
+	// store, hidden, until its hash (and copy) is settled. The zero value
+	// reads nothing and stores detections at once.
+	Evidence config.Evidence
+	// Log receives what the evidence reader has to say; nil discards it.
+	Log *slog.Logger
 }
 
 // Collector runs sources into a store. Create it with New, start it with
@@ -144,7 +153,9 @@ type Collector struct {
 	pending atomic.Int64  // sources that have not finished their first pass
 	ready   chan struct{} // closed when pending reaches 0
 
-	tracker *session.Tracker
+	tracker   *session.Tracker
+	evidence  *evidenceRun
+	closeOnce sync.Once
 }
 
 // New checks opts and builds a Collector. An unknown source type or a file
@@ -163,7 +174,10 @@ func New(opts Options) (*Collector, error) {
 	if c.tracker == nil {
 		c.tracker = session.New(session.Options{})
 	}
-	c.base, c.stop = context.WithCancel(context.Background())
+	c.evidence = &evidenceRun{st: opts.Store, copies: opts.Evidence.Dir != "", target: opts.Evidence.Dir, started: time.Now()}
+	if c.evidence.target == "" {
+		c.evidence.target = "hash only"
+	}
 	for i, sc := range opts.Sources {
 		switch sc.Type {
 		case config.SourceFile:
@@ -189,6 +203,24 @@ func New(opts Options) (*Collector, error) {
 	if len(c.sources) == 0 {
 		close(c.ready)
 	}
+	// Only live sources have a running program to read: replays and
+	// followed files never start the reader (or create its directory).
+	evCfg := opts.Evidence
+	if !slices.ContainsFunc(c.sources, func(s *sourceRun) bool { return s.cfg.Type != config.SourceFile }) {
+		evCfg = config.Evidence{}
+	}
+	ev, err := NewEvidence(evCfg, opts.Log)
+	if err != nil {
+		if opts.Log != nil {
+			opts.Log.Error("evidence reader", "err", err)
+		}
+		c.evidence.failed = err.Error()
+		if ev != nil {
+			c.evidence.copies, c.evidence.target = false, "hash only"
+		}
+	}
+	c.evidence.ev = ev
+	c.base, c.stop = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -200,6 +232,8 @@ func (c *Collector) Run(ctx context.Context) error {
 		return errors.New("collect: Run called twice")
 	}
 	defer close(c.finished)
+	// What a previous run held for its evidence is read once more now.
+	c.evidence.retryHeld()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopAfter := context.AfterFunc(c.base, cancel)
@@ -252,6 +286,13 @@ func (c *Collector) Close() error {
 	if c.started.Load() {
 		<-c.finished
 	}
+	c.closeOnce.Do(func() {
+		// Detections still waiting for evidence stay held in the store,
+		// to be read again at the next start.
+		if c.evidence.ev != nil {
+			c.evidence.ev.Close()
+		}
+	})
 	return nil
 }
 
@@ -288,6 +329,9 @@ func (c *Collector) Status() []tables.SourceStatus {
 			out[i].Warning = st.Warning
 		}
 		s.mu.Unlock()
+	}
+	if st, ok := c.evidence.status(); ok {
+		out = append(out, st)
 	}
 	return out
 }
@@ -410,6 +454,12 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	for i := range s.out {
 		s.c.tracker.Attribute(&s.out[i])
 	}
+	// A live detection waits, held, for the program it ran to be read;
+	// the held rows are written before the cursor that follows them.
+	found := int64(len(s.out))
+	if s.cfg.Type != config.SourceFile {
+		s.out = s.c.evidence.hold(s.out)
+	}
 	// A partial verdict drops only the events it names; the detections
 	// among the others are stored.
 	if cur != nil {
@@ -419,14 +469,14 @@ func (s *sourceRun) flushAt(ctx context.Context, cur []byte) error {
 	}
 	s.mu.Lock()
 	s.status.EventsRead += n
-	s.status.Detections += int64(len(s.out))
+	s.status.Detections += found
 	if partial != nil {
 		s.status.Dropped += int64(len(partial.Unjudged))
 		s.status.Errors++
 		s.status.LastError = fmt.Sprintf("detector: %v (%d of %d events dropped)", err, len(partial.Unjudged), n)
 	}
 	s.mu.Unlock()
-	clear(s.out) // drop references to event strings until the next batch
+	clear(s.out[:found]) // drop references to event strings until the next batch
 	return ctx.Err()
 }
 

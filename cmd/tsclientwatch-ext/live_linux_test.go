@@ -3,6 +3,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -62,6 +64,19 @@ func TestNoConfigRunsLiveWatcher(t *testing.T) {
 			row := waitRow(t, o, tables.ExecutionsName, func(r map[string]string) bool { return r["pid"] == pid }, logs)
 			if row["path"] != tool || row["form"] != "xrdp" || row["client_drive"] != "C:" || row["share_path"] != "/tools/tool" {
 				t.Errorf("tsclient_executions row %v, want path %s, form xrdp, drive C:, share path /tools/tool", row, tool)
+			}
+			// Evidence (docs/evidence.md), on by default: the program was
+			// read while it ran; the row shows its SHA-256 and size.
+			prog, err := os.ReadFile(tool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(prog); row["sha256"] != hex.EncodeToString(sum[:]) || row["size"] != strconv.Itoa(len(prog)) || row["evidence_path"] != "" {
+				t.Errorf("evidence: sha256 %q size %q evidence_path %q; want %x, %d and no copy", row["sha256"], row["size"], row["evidence_path"], sum, len(prog))
+			}
+			ev := waitRow(t, o, tables.StatusName, func(r map[string]string) bool { return r["type"] == "evidence" }, logs)
+			if ev["target"] != "hash only" || ev["evidence_read"] == "0" {
+				t.Errorf("tsclientwatch_status evidence row %v, want hash only with a read counted", ev)
 			}
 			t.Logf("tsclient_executions row: %v", row)
 		})

@@ -214,7 +214,8 @@ func newCollector(ctx context.Context, cfg config.Config, st *store.Store, socke
 	}
 	coll, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
 		OpenLive: collect.LiveOpener(live.Options{MountNames: cfg.Detector.XrdpMountNames, XrdpSesmanLog: cfg.Attribution.XrdpSesmanLog}), OpenOsquery: collect.OsqueryOpener(socket),
-		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
+		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool,
+		Evidence: cfg.Evidence, Log: log.With("component", "evidence")})
 	if err != nil {
 		closeDetector()
 		return nil, nil, err

@@ -114,7 +114,7 @@ func (q *querySession) run(ctx context.Context, cfg config.Config, args []string
 	st := store.New(store.Options{MaxEvents: cfg.Store.MaxEvents, MaxBytes: cfg.Store.MaxBytes, Expiry: cfg.Store.Expiry})
 	c, err := collect.New(collect.Options{Sources: cfg.Sources, Detector: det, Store: st,
 		OpenLive: collect.LiveOpener(live.Options{MountNames: cfg.Detector.XrdpMountNames, XrdpSesmanLog: cfg.Attribution.XrdpSesmanLog}), OpenOsquery: collect.OsqueryOpener(osqueryevents.DefaultSocket()),
-		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool})
+		MaxRecordBytes: cfg.Input.MaxRecordBytes, MaxSpool: cfg.Input.MaxSpool, Evidence: cfg.Evidence})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
 	}

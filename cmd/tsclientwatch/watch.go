@@ -12,8 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tsclientwatch/tsclientwatch/collect"
 	"github.com/tsclientwatch/tsclientwatch/config"
 	"github.com/tsclientwatch/tsclientwatch/detector"
+	"github.com/tsclientwatch/tsclientwatch/evidence"
 	"github.com/tsclientwatch/tsclientwatch/source"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
 )
@@ -115,12 +117,25 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 		con.printf("warning: %s\n", st.Warning)
 	}
 
-	p := &watchPipeline{det: det, out: out, con: con, events: make(chan detector.Event, 4096)}
-	var wg sync.WaitGroup
+	// The program of each detection is read while it runs (docs/evidence.md);
+	// a detection is printed once that is settled.
+	ev, err := collect.NewEvidence(cfg.Evidence, newLogger(cfg, cmd.ErrOrStderr()).With("component", "evidence"))
+	if err != nil {
+		con.printf("evidence: %v\n", err)
+	}
+	p := &watchPipeline{det: det, out: out, con: con, events: make(chan detector.Event, 4096),
+		ev: ev, copies: cfg.Evidence.Dir != "" && err == nil}
+	p.printed = sync.NewCond(&p.mu)
+	var wg, printer sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		p.process()
+	}()
+	printer.Add(1)
+	go func() {
+		defer printer.Done()
+		p.print()
 	}()
 	runErr := w.Run(ctx, source.Sink{
 		Event: func(e *detector.Event) error {
@@ -135,6 +150,16 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 	})
 	close(p.events)
 	wg.Wait()
+	// Detections still waiting for their program are printed without
+	// it: Close settles them at once.
+	var counters evidence.Counters
+	if ev != nil {
+		ev.Close()
+		p.pending.Wait()
+		counters = ev.Counters()
+	}
+	p.closeQueue()
+	printer.Wait()
 	st = w.Stats()
 	closeErr := w.Close()
 	if err := out.Close(); err != nil && p.err == nil {
@@ -142,6 +167,10 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 	}
 	con.printf("%s: %s, %s, %s lost\n", st.Mechanism, plural(int64(st.Events), "process start"),
 		plural(p.detections.Load(), "detection"), strconv.FormatUint(st.Lost, 10))
+	if ev != nil {
+		con.printf("evidence: %d read, %d kept, %d too large, %d timed out, %d failed, %d without evidence, %d reads still hung\n",
+			counters.Read, counters.Kept, counters.TooLarge, counters.TimedOut, counters.Failed, counters.Released, counters.Hung)
+	}
 	switch {
 	case p.err != nil:
 		return &exitCodeError{code: exitError, err: p.err}
@@ -156,7 +185,10 @@ func runWatch(cmd *cobra.Command, wf watchFlags) error {
 // watchPipeline runs the detector away from the watcher's goroutine, so a
 // slow detector (a plugin) delays the kernel's queue only once the channel
 // is full. Events already queued are batched: the more arrive at once, the
-// fewer detector calls.
+// fewer detector calls. Each detection's program is then read by the
+// evidence reader (never on this path: Submit only queues), and the
+// detection printed when that is settled, by a goroutine of its own, so
+// a slow terminal holds up neither the detector nor the reader.
 type watchPipeline struct {
 	det        detector.Detector
 	out        detectionWriter
@@ -164,9 +196,19 @@ type watchPipeline struct {
 	events     chan detector.Event
 	detections atomic.Int64
 
-	once sync.Once
-	stop chan struct{}
-	err  error // set once, before stop is closed
+	ev      *evidence.Collector // nil: nothing is read
+	copies  bool                // evidence.dir is in use: read even when the source gave a hash
+	pending sync.WaitGroup      // detections handed to ev and not settled yet
+
+	mu      sync.Mutex
+	printed *sync.Cond // signalled when queue grows or closes
+	queue   []detector.Detection
+	closed  bool
+
+	once     sync.Once
+	stopOnce sync.Once
+	stop     chan struct{}
+	err      error // set once, before stop is closed
 }
 
 func (p *watchPipeline) failed() chan struct{} {
@@ -175,8 +217,85 @@ func (p *watchPipeline) failed() chan struct{} {
 }
 
 func (p *watchPipeline) fail(err error) {
-	p.err = err
-	close(p.failed())
+	p.stopOnce.Do(func() {
+		p.err = err
+		close(p.failed())
+	})
+}
+
+// emit queues d for printing; it never blocks on the output.
+func (p *watchPipeline) emit(d detector.Detection) {
+	p.mu.Lock()
+	p.queue = append(p.queue, d)
+	p.mu.Unlock()
+	p.printed.Signal()
+}
+
+func (p *watchPipeline) closeQueue() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.printed.Signal()
+}
+
+// print writes queued detections in the order they settled, until the
+// queue is closed and empty.
+func (p *watchPipeline) print() {
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.closed {
+			p.printed.Wait()
+		}
+		batch := p.queue
+		p.queue = nil
+		done := p.closed
+		p.mu.Unlock()
+		for i := range batch {
+			if p.failedNow() {
+				break
+			}
+			if err := p.out.Write(&batch[i]); err != nil {
+				p.fail(fmt.Errorf("write output: %w", err))
+				break
+			}
+			p.detections.Add(1)
+		}
+		if done && len(batch) == 0 {
+			return
+		}
+	}
+}
+
+func (p *watchPipeline) failedNow() bool {
+	select {
+	case <-p.failed():
+		return true
+	default:
+		return false
+	}
+}
+
+// settle hands d to the evidence reader, or prints it at once when
+// nothing is to be read or the reader's queue is full.
+func (p *watchPipeline) settle(d detector.Detection) {
+	if p.ev == nil || d.SHA256 != "" && !p.copies {
+		p.emit(d)
+		return
+	}
+	p.pending.Add(1)
+	ok := p.ev.Submit(evidence.Request{PID: d.PID, Path: d.Executable, Detection: d}, func(r evidence.Result) {
+		defer p.pending.Done()
+		if r.Err != nil && !errors.Is(r.Err, evidence.ErrClosed) {
+			p.con.printf("%v\n", r.Err)
+		}
+		collect.FillEvidence(&d, r)
+		p.emit(d)
+	})
+	if !ok {
+		p.pending.Done()
+		p.con.printf("evidence for %s: the queue is full (evidence.queue); printed without evidence\n", d.Executable)
+		p.emit(d)
+	}
 }
 
 func (p *watchPipeline) process() {
@@ -200,7 +319,7 @@ func (p *watchPipeline) process() {
 				break more
 			}
 		}
-		if p.err != nil {
+		if p.failedNow() {
 			continue // drain so the watcher is never blocked
 		}
 		var err error
@@ -215,12 +334,8 @@ func (p *watchPipeline) process() {
 			continue
 		}
 		for i := range found {
-			if err := p.out.Write(&found[i]); err != nil {
-				p.fail(fmt.Errorf("write output: %w", err))
-				break
-			}
+			p.settle(found[i])
 		}
-		p.detections.Add(int64(len(found)))
 	}
 }
 
