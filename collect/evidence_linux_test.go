@@ -75,7 +75,13 @@ func TestEvidenceLiveTable(t *testing.T) {
 		Sources:  []config.SourceConfig{{Type: config.SourceEBPF}},
 		OpenLive: LiveOpener(live.Options{MountNames: []string{"thinclient_drives"}}),
 		Store:    st,
-		Evidence: evidenceOn(evDir, 5*time.Second),
+		// eBPF sees every exec on the host, other tests' floods included:
+		// enough workers and queue that theirs do not starve ours.
+		Evidence: func() config.Evidence {
+			e := evidenceOn(evDir, 5*time.Second)
+			e.Concurrency, e.Queue = 8, 65536
+			return e
+		}(),
 	})
 	<-h.c.Ready()
 	if s := h.status(0); s.State != StateRunning {
@@ -122,11 +128,11 @@ func TestEvidenceLiveTable(t *testing.T) {
 	if rowOf(slow) != nil {
 		t.Fatal("the hung read's detection is shown before its evidence settled")
 	}
-	if held := st.HeldRows(); len(held) != 1 || held[0].Detection.Executable != slow {
-		t.Errorf("held rows %+v, want the hung read's detection", held)
+	if !heldPath(st, slow) {
+		t.Errorf("held rows %+v, want the hung read's detection among them", st.HeldRows())
 	}
-	if es := evidenceStatus(t, h.c); es.EvidenceWaiting != 1 {
-		t.Errorf("evidence status %+v, want 1 waiting", es)
+	if es := evidenceStatus(t, h.c); es.EvidenceWaiting < 1 {
+		t.Errorf("evidence status %+v, want the hung read waiting", es)
 	}
 	if r := rowOf(secondPath); r["sha256"] != sha256Hex(second) {
 		t.Errorf("second row: sha256 %q, want %s", r["sha256"], sha256Hex(second))
@@ -138,13 +144,23 @@ func TestEvidenceLiveTable(t *testing.T) {
 	if a, b := eidOf(t, rowOf(slow)), eidOf(t, rowOf(secondPath)); a <= b {
 		t.Errorf("the hung read's row has eid %d, not after the second program's %d", a, b)
 	}
+	// The counters cover every exec on the host: at least ours.
 	es := evidenceStatus(t, h.c)
-	if es.EvidenceRead != 2 || es.EvidenceKept != 2 || es.EvidenceTimedOut != 1 || es.EvidenceReleased != 1 || es.EvidenceWaiting != 0 || es.EvidenceHung != 1 {
-		t.Errorf("evidence status %+v; want 2 read, 2 kept, 1 timed out and released, 1 hung", es)
+	if es.EvidenceRead < 2 || es.EvidenceKept < 2 || es.EvidenceTimedOut < 1 || es.EvidenceReleased < 1 || es.EvidenceHung < 1 {
+		t.Errorf("evidence status %+v; want at least 2 read, 2 kept, 1 timed out and released, 1 hung", es)
 	}
-	if len(st.HeldRows()) != 0 {
-		t.Errorf("rows still held: %+v", st.HeldRows())
+	if heldPath(st, slow) {
+		t.Error("the hung read's detection is still held after it was shown")
 	}
+}
+
+func heldPath(st *store.Store, path string) bool {
+	for _, h := range st.HeldRows() {
+		if h.Detection.Executable == path {
+			return true
+		}
+	}
+	return false
 }
 
 func eidOf(t *testing.T, row map[string]string) int64 {

@@ -177,7 +177,9 @@ func TestQueryStatusAndSources(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
 	}
-	want := "type,state,errors,n\nfile,done,0,2\nfile,failed,1,2\n" + unavailable + ",unavailable,1,0\nstore,ok,0,0\n"
+	// A live source is configured, so the evidence reader runs (and has
+	// read nothing).
+	want := "type,state,errors,n\nfile,done,0,2\nfile,failed,1,2\n" + unavailable + ",unavailable,1,0\nevidence,running,0,0\nstore,ok,0,0\n"
 	if r.stdout != want {
 		t.Errorf("stdout %q\nwant %q", r.stdout, want)
 	}
