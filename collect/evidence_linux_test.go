@@ -15,6 +15,7 @@ import (
 	"github.com/osquery/osquery-go/plugin/table"
 
 	"github.com/tsclientwatch/tsclientwatch/config"
+	"github.com/tsclientwatch/tsclientwatch/detector"
 	"github.com/tsclientwatch/tsclientwatch/internal/testdir"
 	"github.com/tsclientwatch/tsclientwatch/internal/testfuse"
 	"github.com/tsclientwatch/tsclientwatch/source/live"
@@ -182,4 +183,49 @@ func openState(t *testing.T, dir string) *store.Store {
 	st := store.Open(store.Options{}, db, snap)
 	t.Cleanup(func() { st.Close(10 * time.Second) })
 	return st
+}
+
+// TestEvidenceQueueFull: with one worker stuck on a read that never ends
+// and a queue of one, further detections are not held: they are shown at
+// once, without evidence, before any read has timed out, and counted as
+// released. The watcher is never made to wait.
+func TestEvidenceQueueFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testdir.SkipOutsideCI(t, "the queue test needs root for a FUSE mount")
+	}
+	root := t.TempDir()
+	src, mnt := filepath.Join(root, "src"), filepath.Join(root, "home", "u", "thinclient_drives")
+	testfuse.Mkdir(t, filepath.Join(src, "C:"), 0, 0)
+	testfuse.Mkdir(t, mnt, 0, 0)
+	var events []detector.Event
+	for i := range 4 {
+		name := filepath.Join(src, "C:", "tool"+strconv.Itoa(i))
+		if err := os.WriteFile(name, []byte("program "+strconv.Itoa(i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, liveStart(int64(100+i), filepath.Join(mnt, "C:", "tool"+strconv.Itoa(i))))
+	}
+	stall := testfuse.New(t, src, mnt, testfuse.Options{StallRoot: true})
+	t.Cleanup(stall.Release)
+	ev := evidenceOn("", time.Minute)
+	ev.Concurrency, ev.Queue = 1, 1
+	w := &fakeWatcher{closed: make(chan struct{}), events: events}
+	h := start(t, Options{
+		Sources:  []config.SourceConfig{{Type: config.SourceLive}},
+		OpenLive: func(context.Context, string, string) (LiveWatcher, error) { return w, nil },
+		Evidence: ev,
+	})
+	waitFor(t, "a detection released at once", func() bool { return h.count() > 0 })
+	es := evidenceStatus(t, h.c)
+	if es.EvidenceTimedOut != 0 || es.EvidenceReleased < 1 || es.EvidenceWaiting < 1 {
+		t.Errorf("evidence status %+v; want released ones while others wait, none timed out yet", es)
+	}
+	for _, r := range h.rows(t) {
+		if r.SHA256 != "" || r.Event.Size != 0 {
+			t.Errorf("row %s released from a full queue carries evidence", r.Executable)
+		}
+	}
+	if n, held := h.count(), len(h.store.HeldRows()); n+held != 4 || held < 1 {
+		t.Errorf("%d shown and %d held, want the 4 detections with the stuck ones held", n, held)
+	}
 }
