@@ -623,3 +623,21 @@ func readSidecar(t *testing.T, copyPath string) sidecar {
 	}
 	return s
 }
+
+// TestReadError: a read that fails midway (a client that disconnects; here
+// /proc/<pid>/mem, a regular file whose first page is not mapped) ends
+// Failed, naming the file and the error, and leaves no partial copy.
+func TestReadError(t *testing.T) {
+	t.Parallel()
+	cfg := hashOnly()
+	cfg.Dir = filepath.Join(t.TempDir(), "evidence")
+	c := newCollector(t, cfg)
+	p := "/proc/" + strconv.Itoa(os.Getpid()) + "/mem"
+	r := get(t, c, Request{Path: p})
+	if r.Outcome != Failed || r.SHA256 != "" || !strings.Contains(r.Err.Error(), "read "+p+": ") {
+		t.Fatalf("%+v, want Failed naming the read error", r)
+	}
+	if ents, _ := os.ReadDir(cfg.Dir); len(ents) != 0 {
+		t.Errorf("evidence directory holds %d files after a failed read", len(ents))
+	}
+}

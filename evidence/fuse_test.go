@@ -213,3 +213,27 @@ func TestHungCap(t *testing.T) {
 		t.Errorf("after the stuck reads returned: %+v", r)
 	}
 }
+
+// TestDisconnect: a client that disconnects mid-read (the FUSE connection
+// aborted while the read is held) ends the request Failed at once, naming
+// the error, and nothing stays hung.
+func TestDisconnect(t *testing.T) {
+	t.Parallel()
+	m := fuseMount(t, testfuse.Options{StallRead: true}, map[string][]byte{"a.exe": random(t, 4096)})
+	cfg := hashOnly()
+	cfg.Timeout = 10 * time.Minute // only the disconnect ends it
+	c := newCollector(t, cfg)
+	p := filepath.Join(m.Dir, "a.exe")
+	q := submit(t, c, Request{Path: p})
+	waitFor(t, "the daemon to hold the read", func() bool { return m.Stalled() > 0 })
+	if err := m.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	r := q.wait(t)
+	if r.Outcome != Failed || !strings.Contains(r.Err.Error(), "read "+p+": ") || !strings.Contains(r.Err.Error(), "not connected") {
+		t.Fatalf("%+v, want Failed: not connected", r)
+	}
+	if k := c.Counters(); k.Hung != 0 || k.Failed != 1 || k.Waiting != 0 {
+		t.Errorf("counters %+v", k)
+	}
+}

@@ -54,6 +54,7 @@ type Options struct {
 // Mount is a mounted test filesystem.
 type Mount struct {
 	Dir     string
+	conn    string // the FUSE connection number
 	release chan struct{}
 	once    sync.Once
 	stalled atomic.Int64
@@ -105,6 +106,7 @@ func New(t testing.TB, src, dir string, o Options) *Mount {
 		t.Fatalf("testfuse: %s: %v", dir, err)
 	}
 	conn := connection(dir)
+	m.conn = conn
 	t.Cleanup(func() {
 		m.Release()
 		if err := unmount(dir); err != nil {
@@ -124,6 +126,10 @@ func New(t testing.TB, src, dir string, o Options) *Mount {
 	})
 	return m
 }
+
+// Abort aborts the mount's FUSE connection, as a client that disconnects:
+// every request waiting on it, held ones included, fails with ENOTCONN.
+func (m *Mount) Abort() error { return abort(m.conn) }
 
 // Release answers the held requests and stops holding new ones.
 func (m *Mount) Release() { m.once.Do(func() { close(m.release) }) }
