@@ -223,9 +223,8 @@ func (c *Collector) disabled() bool { return !c.cfg.Hash && c.dir == nil }
 // request is a Request in flight.
 type request struct {
 	Request
-	done     func(Result)
-	deadline time.Time
-	timer    *time.Timer
+	done  func(Result)
+	timer *time.Timer
 	// state: pending until one of the timer, the job or Close claims
 	// it; only the claimer calls done.
 	state atomic.Uint32
@@ -277,7 +276,7 @@ func (c *Collector) Submit(req Request, done func(Result)) bool {
 		go done(Result{Outcome: Failed, Err: fmt.Errorf("evidence for %s: %w", req.Path, ErrClosed)})
 		return true
 	}
-	r := &request{Request: req, done: done, deadline: time.Now().Add(c.cfg.Timeout), abort: make(chan struct{}), maxBytes: c.cfg.MaxFileBytes}
+	r := &request{Request: req, done: done, abort: make(chan struct{}), maxBytes: c.cfg.MaxFileBytes}
 	c.waiting.Add(1)
 	r.timer = time.AfterFunc(c.cfg.Timeout, func() { c.expire(r) })
 	select {
