@@ -74,7 +74,12 @@ func TestOwnerOnlyMount(t *testing.T) {
 	if _, err := os.Stat(tool); !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("root may enter the owner-only mount (%v): the test shows nothing", err)
 	}
-	cmd := exec.Command(tool, "600")
+	// Started by a shell, not straight from this process: between fork and
+	// exec the child holds this process's thread (vfork), and an exec
+	// whose path this very process's FUSE server must answer can then
+	// deadlock the test. (The real daemon, xrdp-chansrv, is another
+	// process.)
+	cmd := exec.Command("/bin/sh", "-c", `exec "$0" 600`, tool)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
 	if err := cmd.Start(); err != nil {
